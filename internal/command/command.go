@@ -1,0 +1,303 @@
+// Package command builds and runs a tool's command line the same way for
+// every mlship tool: flags that are also INPUT_<NAME> environment variables,
+// --help with examples, --version, --json, results written as step outputs
+// in a workflow, and the shared exit codes.
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mlship/mlship/internal/action"
+	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/version"
+)
+
+// Result is what a tool returns: plain data that also lists its outputs.
+// It is printed as JSON by --json.
+type Result interface {
+	Outputs() []action.Output
+}
+
+// Summarizer is a Result that has Markdown for the job summary.
+type Summarizer interface {
+	Summary() string
+}
+
+// Texter is a Result with its own readable form for a terminal; without it
+// the outputs are printed as "name: value" lines.
+type Texter interface {
+	Text() string
+}
+
+// OutputSpec names and describes one output a tool always writes.
+type OutputSpec struct {
+	Name        string
+	Description string
+}
+
+// Env is the process's world: streams and environment.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// OSEnv is the real process environment.
+func OSEnv() Env {
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// Runtime is what a running tool gets: its environment and the Action to
+// log, warn and mask through.
+type Runtime struct {
+	Env
+	*action.Action
+}
+
+// Command describes one tool.
+type Command struct {
+	Name        string // e.g. "policy-gate"
+	Usage       string // one line
+	Description string
+	Examples    string // shown under EXAMPLES in --help
+	Flags       []cli.Flag
+	// ArgsUsage describes positional arguments, if the tool takes any.
+	ArgsUsage string
+	// Outputs are the outputs the tool always writes; action.yml must list
+	// the same.
+	Outputs []OutputSpec
+	// DynamicOutputs allows outputs named at run time (e.g. one per metric)
+	// beside Outputs.
+	DynamicOutputs bool
+	Run            func(ctx context.Context, c *cli.Context, rt *Runtime) (Result, error)
+}
+
+// InputEnv returns the environment variable that carries flag name as an
+// action input: INPUT_ plus the name upper-cased, dashes as underscores.
+func InputEnv(name string) string {
+	return "INPUT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+const helpTemplate = `NAME:
+   {{.Name}} - {{.Usage}}
+
+USAGE:
+   {{.HelpName}} [options]{{if .ArgsUsage}} {{.ArgsUsage}}{{end}}
+{{if .Description}}
+DESCRIPTION:
+   {{template "descriptionTemplate" .}}
+{{end}}
+OPTIONS:{{template "visibleFlagTemplate" .}}
+
+   Every option can also be given as an INPUT_<NAME> environment variable
+   (for --fail-on: INPUT_FAIL_ON); options on the command line win. List
+   options take one value per line there.
+{{if .Metadata.examples}}
+EXAMPLES:
+{{.Metadata.examples}}
+{{end}}
+EXIT CODES:
+   0 ok, 1 check failed, 2 bad input, 3 could not finish
+`
+
+// Main runs the command with args (args[0] is the program name) and returns
+// the process exit code.
+func (c *Command) Main(args []string, env Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return c.run(ctx, args, env)
+}
+
+func (c *Command) run(ctx context.Context, args []string, env Env) int {
+	act := action.New(env.Stdout, env.Stderr, env.Getenv)
+	rt := &Runtime{Env: env, Action: act}
+	code := exitcode.OK
+	fail := func(err error) {
+		code = exitcode.Of(err)
+		msg := oneLine(err.Error())
+		if act.InWorkflow() {
+			act.Errorf("%s: %s", c.Name, msg)
+		} else {
+			fmt.Fprintf(env.Stderr, "%s: %s\n", c.Name, msg)
+		}
+	}
+
+	app := &cli.App{
+		Name:                  c.Name,
+		HelpName:              c.Name,
+		Usage:                 c.Usage,
+		Description:           strings.TrimSpace(c.Description),
+		ArgsUsage:             c.ArgsUsage,
+		Version:               version.String(),
+		Flags:                 append(slices.Clone(c.Flags), &cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}),
+		Reader:                env.Stdin,
+		Writer:                env.Stdout,
+		ErrWriter:             env.Stderr,
+		CustomAppHelpTemplate: helpTemplate,
+		Metadata:              map[string]any{"examples": indent(c.Examples)},
+		HideHelpCommand:       true,
+		ExitErrHandler:        func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return exitcode.Wrap(exitcode.BadInput, err)
+		},
+		Action: func(cctx *cli.Context) error {
+			res, err := c.Run(ctx, cctx, rt)
+			if res != nil {
+				if werr := c.write(res, rt, cctx.Bool("json")); werr != nil {
+					err = errors.Join(err, exitcode.Wrap(exitcode.Incomplete, werr))
+				}
+			}
+			return err
+		},
+	}
+
+	argv := append([]string{args[0]}, envArgs(c.Flags, args[1:], env.Getenv)...)
+	argv = append(argv, args[1:]...)
+	if err := app.RunContext(ctx, argv); err != nil {
+		if exitcode.Of(err) == exitcode.Incomplete && !isExitError(err) && isUsageError(err) {
+			err = exitcode.Wrap(exitcode.BadInput, err)
+		}
+		fail(err)
+	}
+	return code
+}
+
+func isExitError(err error) bool {
+	var e *exitcode.Error
+	return errors.As(err, &e)
+}
+
+// isUsageError recognises the errors urfave/cli returns on its own for a
+// command line it cannot take (it has no type for them).
+func isUsageError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "Required flag") || strings.HasPrefix(msg, "flag provided but not defined") ||
+		strings.HasPrefix(msg, "invalid value") || strings.Contains(msg, "flag needs an argument")
+}
+
+// write hands the result to a workflow (outputs, summary) and to the reader
+// (text or JSON).
+func (c *Command) write(res Result, rt *Runtime, asJSON bool) error {
+	outs := res.Outputs()
+	if !c.DynamicOutputs {
+		for _, o := range outs {
+			if !slices.ContainsFunc(c.Outputs, func(s OutputSpec) bool { return s.Name == o.Name }) {
+				return fmt.Errorf("internal error: output %q is not declared", o.Name)
+			}
+		}
+	}
+	if asJSON {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding result: %w", err)
+		}
+		fmt.Fprintf(rt.Stdout, "%s\n", b)
+	} else if t, ok := res.(Texter); ok {
+		fmt.Fprint(rt.Stdout, ensureNewline(t.Text()))
+	} else {
+		for _, o := range outs {
+			fmt.Fprintf(rt.Stdout, "%s: %s\n", o.Name, o.Value)
+		}
+	}
+	if err := rt.SetOutputs(outs); err != nil {
+		return err
+	}
+	if s, ok := res.(Summarizer); ok {
+		return rt.AddSummary(s.Summary())
+	}
+	return nil
+}
+
+// envArgs turns INPUT_<NAME> variables into flags for the flags not given on
+// the command line. Empty variables count as unset: a composite action maps
+// every input, given or not.
+func envArgs(flags []cli.Flag, given []string, getenv func(string) string) []string {
+	var out []string
+	for _, f := range flags {
+		names := f.Names()
+		if onCommandLine(names, given) {
+			continue
+		}
+		val := ""
+		for _, key := range []string{InputEnv(names[0]), "INPUT_" + strings.ToUpper(names[0])} {
+			if val = getenv(key); val != "" {
+				break
+			}
+		}
+		if strings.TrimSpace(val) == "" {
+			continue
+		}
+		if isList(f) {
+			for _, line := range strings.Split(val, "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					out = append(out, "--"+names[0]+"="+line)
+				}
+			}
+			continue
+		}
+		out = append(out, "--"+names[0]+"="+strings.TrimSpace(val))
+	}
+	return out
+}
+
+func isList(f cli.Flag) bool {
+	switch f.(type) {
+	case *cli.StringSliceFlag, *cli.IntSliceFlag, *cli.Int64SliceFlag, *cli.Float64SliceFlag, *cli.UintSliceFlag, *cli.Uint64SliceFlag:
+		return true
+	}
+	return false
+}
+
+func onCommandLine(names, args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name := strings.TrimLeft(a, "-")
+		if name == a {
+			continue
+		}
+		name, _, _ = strings.Cut(name, "=")
+		if slices.Contains(names, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func indent(s string) string {
+	s = strings.Trim(s, "\n")
+	if s == "" {
+		return ""
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = "   " + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func ensureNewline(s string) string {
+	if s == "" || strings.HasSuffix(s, "\n") {
+		return s
+	}
+	return s + "\n"
+}
