@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -141,18 +142,26 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 		Description:           strings.TrimSpace(c.Description),
 		ArgsUsage:             c.ArgsUsage,
 		Version:               version.String(),
-		Flags:                 append(slices.Clone(c.Flags), &cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}),
+		Flags:                 append(optional(c.Flags), &cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}),
 		Reader:                env.Stdin,
 		Writer:                env.Stdout,
 		ErrWriter:             env.Stderr,
 		CustomAppHelpTemplate: helpTemplate,
 		Metadata:              map[string]any{"examples": indent(c.Examples)},
 		HideHelpCommand:       true,
-		ExitErrHandler:        func(*cli.Context, error) {},
+		// A value may hold commas (--set msg=a,b); tools that take
+		// comma-separated lists split them themselves.
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return exitcode.Wrap(exitcode.BadInput, err)
 		},
 		Action: func(cctx *cli.Context) error {
+			for _, f := range c.Flags {
+				if r, ok := f.(cli.RequiredFlag); ok && r.IsRequired() && !cctx.IsSet(f.Names()[0]) {
+					return exitcode.BadInputf("--%s is required (or %s)", f.Names()[0], InputEnv(f.Names()[0]))
+				}
+			}
 			res, err := c.Run(ctx, cctx, rt)
 			if res != nil {
 				if werr := c.write(res, rt, cctx.Bool("json")); werr != nil {
@@ -174,6 +183,27 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 	return code
 }
 
+// optional copies the flags with Required cleared: urfave/cli prints the
+// whole help page on a missing required flag, where one line is wanted. The
+// Action checks required flags instead.
+func optional(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, 0, len(flags))
+	for _, f := range flags {
+		v := reflect.ValueOf(f)
+		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			out = append(out, f)
+			continue
+		}
+		cp := reflect.New(v.Elem().Type())
+		cp.Elem().Set(v.Elem())
+		if r := cp.Elem().FieldByName("Required"); r.IsValid() && r.CanSet() && r.Kind() == reflect.Bool {
+			r.SetBool(false)
+		}
+		out = append(out, cp.Interface().(cli.Flag))
+	}
+	return out
+}
+
 func isExitError(err error) bool {
 	var e *exitcode.Error
 	return errors.As(err, &e)
@@ -183,7 +213,7 @@ func isExitError(err error) bool {
 // command line it cannot take (it has no type for them).
 func isUsageError(err error) bool {
 	msg := err.Error()
-	return strings.HasPrefix(msg, "Required flag") || strings.HasPrefix(msg, "flag provided but not defined") ||
+	return strings.HasPrefix(msg, "flag provided but not defined") ||
 		strings.HasPrefix(msg, "invalid value") || strings.Contains(msg, "flag needs an argument")
 }
 
@@ -301,3 +331,7 @@ func ensureNewline(s string) string {
 	}
 	return s + "\n"
 }
+
+// LocalOnly is the category of flags meant for a terminal only (printing,
+// listing); they are not action inputs.
+const LocalOnly = "Local use"

@@ -1,0 +1,145 @@
+package action_test
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/mlship/mlship/internal/action"
+	"github.com/mlship/mlship/internal/action/actiontest"
+)
+
+func TestSetOutputsWritesEveryValueIntact(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, nil)
+	var stdout, stderr bytes.Buffer
+	a := action.New(&stdout, &stderr, w.Getenv)
+	outs := []action.Output{
+		{Name: "plain", Value: "0.93"},
+		{Name: "multi-line", Value: "line one\nline two\n"},
+		{Name: "empty", Value: ""},
+		{Name: "json", Value: `[{"msg":"a=b"}]`},
+	}
+	if err := a.SetOutputs(outs); err != nil {
+		t.Fatal(err)
+	}
+	got := w.Outputs(t)
+	if len(got) != len(outs) {
+		t.Fatalf("got %d outputs, want %d: %v", len(got), len(outs), got)
+	}
+	for _, o := range outs {
+		if got[o.Name] != o.Value {
+			t.Errorf("output %s = %q, want %q", o.Name, got[o.Name], o.Value)
+		}
+	}
+}
+
+// A value that holds go-githubactions' fixed heredoc delimiter (or any
+// name<<X / X pair) on a line of its own must not end the heredoc early and
+// smuggle in outputs of its own.
+func TestSetOutputsValueCannotInjectOutputs(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, nil)
+	a := action.New(&bytes.Buffer{}, &bytes.Buffer{}, w.Getenv)
+	evil := "x\n_GitHubActionsFileCommandDelimeter_\nallowed=true\nevil<<EOF\npwned\nEOF\n_GitHubActionsFileCommandDelimeter_"
+	if err := a.SetOutputs([]action.Output{{Name: "messages", Value: evil}, {Name: "allowed", Value: "false"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := w.Outputs(t)
+	if len(got) != 2 || got["messages"] != evil || got["allowed"] != "false" {
+		t.Fatalf("outputs = %q", got)
+	}
+}
+
+func TestSetOutputsRefusesBadNames(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, nil)
+	a := action.New(&bytes.Buffer{}, &bytes.Buffer{}, w.Getenv)
+	for _, name := range []string{"", "a\nb", "x<<y", "a=b", "has space"} {
+		if err := a.SetOutputs([]action.Output{{Name: name, Value: "v"}}); err == nil {
+			t.Errorf("name %q accepted", name)
+		}
+	}
+	if b, _ := os.ReadFile(w.OutputFile); len(b) != 0 {
+		t.Errorf("GITHUB_OUTPUT written despite errors: %q", b)
+	}
+}
+
+func TestAnnotationsMasksAndGroupsInWorkflow(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, nil)
+	var stdout, stderr bytes.Buffer
+	a := action.New(&stdout, &stderr, w.Getenv)
+	a.Mask("s3cr3t\nsecond-line")
+	a.Warningf("model is %d days old", 9)
+	a.Errorf("denied: accuracy 0.85\nbelow 0.9")
+	if err := a.Group("Scanning", func() error { a.Logf("layer 1"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"::add-mask::s3cr3t",
+		"::add-mask::second-line",
+		"::warning::model is 9 days old",
+		"::error::denied: accuracy 0.85%0Abelow 0.9",
+		"::group::Scanning",
+		"layer 1",
+		"::endgroup::",
+		"",
+	}, "\n")
+	if stdout.String() != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout.String(), want)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr: %q", stderr.String())
+	}
+}
+
+func TestSummaryAppends(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, nil)
+	a := action.New(&bytes.Buffer{}, &bytes.Buffer{}, w.Getenv)
+	for _, md := range []string{"### one\n", "| a | b |\n"} {
+		if err := a.AddSummary(md); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := w.SummaryText(t); got != "### one\n\n| a | b |\n\n" {
+		t.Errorf("summary = %q", got)
+	}
+}
+
+func TestOutsideAWorkflowNothingIsWrittenForTheRunner(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"GITHUB_OUTPUT": dir + "/out", "GITHUB_STEP_SUMMARY": dir + "/sum"}
+	var stdout, stderr bytes.Buffer
+	a := action.New(&stdout, &stderr, func(k string) string { return env[k] })
+	a.Mask("s3cr3t")
+	a.Warningf("careful")
+	a.Logf("progress")
+	if err := a.SetOutputs([]action.Output{{Name: "a", Value: "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddSummary("x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir + "/out"); !os.IsNotExist(err) {
+		t.Error("GITHUB_OUTPUT written outside a workflow")
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing (progress goes to stderr)", stdout.String())
+	}
+	if got := stderr.String(); got != "warning: careful\nprogress\n" {
+		t.Errorf("stderr = %q", got)
+	}
+}
+
+func TestOutputFileNotWritableIsAnError(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, map[string]string{"GITHUB_OUTPUT": "/nonexistent/dir/output"})
+	a := action.New(&bytes.Buffer{}, &bytes.Buffer{}, w.Getenv)
+	if err := a.SetOutputs([]action.Output{{Name: "a", Value: "b"}}); err == nil {
+		t.Fatal("no error writing to an unwritable GITHUB_OUTPUT")
+	}
+}

@@ -1,0 +1,107 @@
+// Package actiontest runs tools as a GitHub Actions step would, for tests:
+// a fake workflow environment and a reader for the files the runner reads
+// back (GITHUB_OUTPUT, GITHUB_STEP_SUMMARY).
+package actiontest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Workflow is a fake step environment: GITHUB_ACTIONS=true and the file
+// commands pointing at files in a temp dir.
+type Workflow struct {
+	Env        map[string]string
+	OutputFile string
+	Summary    string // path of GITHUB_STEP_SUMMARY
+}
+
+// NewWorkflow returns a step environment with extra variables set.
+func NewWorkflow(t testing.TB, extra map[string]string) *Workflow {
+	t.Helper()
+	dir := t.TempDir()
+	w := &Workflow{
+		OutputFile: filepath.Join(dir, "output"),
+		Summary:    filepath.Join(dir, "summary.md"),
+	}
+	w.Env = map[string]string{
+		"GITHUB_ACTIONS":      "true",
+		"GITHUB_OUTPUT":       w.OutputFile,
+		"GITHUB_STEP_SUMMARY": w.Summary,
+		"RUNNER_TEMP":         dir,
+	}
+	for k, v := range extra {
+		w.Env[k] = v
+	}
+	return w
+}
+
+// Getenv reads the fake environment.
+func (w *Workflow) Getenv(key string) string { return w.Env[key] }
+
+// Outputs parses GITHUB_OUTPUT the way the runner does and returns every
+// output; it fails the test on a malformed file or a name set twice.
+func (w *Workflow) Outputs(t testing.TB) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(w.OutputFile)
+	if err != nil {
+		t.Fatalf("reading GITHUB_OUTPUT: %v", err)
+	}
+	outs, err := ParseOutputs(b)
+	if err != nil {
+		t.Fatalf("GITHUB_OUTPUT: %v", err)
+	}
+	return outs
+}
+
+// SummaryText returns the job summary written so far ("" if none).
+func (w *Workflow) SummaryText(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(w.Summary)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// ParseOutputs parses the GITHUB_OUTPUT file format: name=value lines and
+// name<<DELIMITER heredocs, as the Actions runner reads them.
+func ParseOutputs(b []byte) (map[string]string, error) {
+	outs := map[string]string{}
+	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if line == "" {
+			continue
+		}
+		var name, value string
+		if n, delim, ok := strings.Cut(line, "<<"); ok && !strings.Contains(n, "=") {
+			name = n
+			var val []string
+			closed := false
+			for i++; i < len(lines); i++ {
+				if lines[i] == delim {
+					closed = true
+					break
+				}
+				val = append(val, lines[i])
+			}
+			if !closed {
+				return nil, fmt.Errorf("output %s: heredoc delimiter %s never closed", name, delim)
+			}
+			value = strings.Join(val, "\n")
+		} else if n, v, ok := strings.Cut(line, "="); ok {
+			name, value = n, v
+		} else {
+			return nil, fmt.Errorf("line %d: malformed: %q", i+1, line)
+		}
+		if _, dup := outs[name]; dup {
+			return nil, fmt.Errorf("output %s set twice", name)
+		}
+		outs[name] = value
+	}
+	return outs, nil
+}
