@@ -228,7 +228,9 @@ func TestWorksWithSDKWaiter(t *testing.T) {
 	l := New()
 	l.UpdateDuration = 30 * time.Millisecond
 	l.AddFunction(FunctionSpec{Name: "fn", ImageURI: img1, State: types.StatePending})
-	opts := func(o *lambda.FunctionActiveV2WaiterOptions) { o.MinDelay, o.MaxDelay = time.Millisecond, 5*time.Millisecond }
+	opts := func(o *lambda.FunctionActiveV2WaiterOptions) {
+		o.MinDelay, o.MaxDelay = time.Millisecond, 5*time.Millisecond
+	}
 	if err := lambda.NewFunctionActiveV2Waiter(l, opts).Wait(context.Background(), &lambda.GetFunctionInput{FunctionName: aws.String("fn")}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +238,9 @@ func TestWorksWithSDKWaiter(t *testing.T) {
 	if _, err := l.UpdateFunctionCode(context.Background(), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("fn"), ImageUri: aws.String(img2)}); err != nil {
 		t.Fatal(err)
 	}
-	uopts := func(o *lambda.FunctionUpdatedV2WaiterOptions) { o.MinDelay, o.MaxDelay = time.Millisecond, 5*time.Millisecond }
+	uopts := func(o *lambda.FunctionUpdatedV2WaiterOptions) {
+		o.MinDelay, o.MaxDelay = time.Millisecond, 5*time.Millisecond
+	}
 	err := lambda.NewFunctionUpdatedV2Waiter(l, uopts).Wait(context.Background(), &lambda.GetFunctionInput{FunctionName: aws.String("fn")}, 5*time.Second)
 	if err == nil {
 		t.Fatal("the updated waiter accepted a failed update")
