@@ -17,6 +17,15 @@
 // against the service. Injected service errors (Throttling, AccessDenied)
 // are *smithy.GenericAPIError with the service's error codes.
 //
+// Two more ways in:
+//
+//   - Handler (server.go) serves the fake over HTTP with ECR's JSON
+//     protocol, so a real *ecr.Client (its retryer, its error decoding) can
+//     be pointed at it through BaseEndpoint or AWS_ENDPOINT_URL_ECR.
+//   - Registry (registry.go) wraps an OCI registry (registry.New() from
+//     go-containerregistry) so that pushes through the registry API land in
+//     the same repositories, with ECR's immutability and error bodies.
+//
 // Extending the fake from another file of this package (for example scan
 // findings): keep extra per-image state in Image.Ext, register a function
 // in extensions from an init func to set up each new Fake (it may call
