@@ -1,0 +1,286 @@
+package policygate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/mlship/mlship/internal/exitcode"
+)
+
+// rule is one decision rule of one package: allow, deny, warn, or a
+// deny_*/warn_* rule as conftest names them.
+type rule struct {
+	Package string // e.g. mlship.model_quality
+	Name    string // e.g. deny
+	Policy  string // the file or builtin: name that defines it
+	query   rego.PreparedEvalQuery
+}
+
+func (r rule) kind() string {
+	switch {
+	case r.Name == "allow":
+		return "allow"
+	case r.Name == "deny" || strings.HasPrefix(r.Name, "deny_"):
+		return "deny"
+	case r.Name == "warn" || strings.HasPrefix(r.Name, "warn_"):
+		return "warn"
+	case r.Name == "checked":
+		return "checked"
+	}
+	return ""
+}
+
+// Gate is a set of policies compiled once, ready to judge any number of
+// inputs.
+type Gate struct {
+	rules []rule
+}
+
+// Compile parses and compiles the policies with their data. Any error is
+// bad input (exit 2) naming the file and line.
+func Compile(ctx context.Context, files []policyFile, regoVersion string, data map[string]any) (*Gate, error) {
+	modules := map[string]*ast.Module{}
+	definedIn := map[string]string{} // package.rule -> policy name
+	var found []rule
+	for _, f := range files {
+		m, err := parsePolicy(f, regoVersion)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := modules[f.Name]; dup {
+			continue
+		}
+		modules[f.Name] = m
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		for _, r := range m.Rules {
+			ref := r.Head.Ref()
+			if len(ref) > 1 && ref[1].IsGround() {
+				continue // a.b := ... defines a nested document, not a decision rule
+			}
+			name := ref[0].Value.(ast.Var).String()
+			cand := rule{Package: pkg, Name: name, Policy: f.Name}
+			key := pkg + "." + name
+			if cand.kind() == "" {
+				continue
+			}
+			if _, seen := definedIn[key]; seen {
+				continue
+			}
+			definedIn[key] = f.Name
+			found = append(found, cand)
+		}
+	}
+
+	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
+	compiler.Compile(modules)
+	if compiler.Failed() {
+		return nil, exitcode.BadInputf("%s", firstError(compiler.Errors))
+	}
+	if data == nil {
+		data = map[string]any{}
+	}
+	store := inmem.NewFromObject(jsonRoundTrip(data))
+
+	sort.Slice(found, func(i, j int) bool {
+		if found[i].Package != found[j].Package {
+			return found[i].Package < found[j].Package
+		}
+		return found[i].Name < found[j].Name
+	})
+	for i := range found {
+		q, err := rego.New(
+			rego.Compiler(compiler),
+			rego.Store(store),
+			rego.Query("data."+found[i].Package+"."+found[i].Name),
+		).PrepareForEval(ctx)
+		if err != nil {
+			return nil, exitcode.BadInputf("preparing %s.%s: %s", found[i].Package, found[i].Name, firstError(err))
+		}
+		found[i].query = q
+	}
+	decisive := 0
+	for _, r := range found {
+		if r.kind() != "checked" {
+			decisive++
+		}
+	}
+	if decisive == 0 {
+		return nil, exitcode.BadInputf("no policy defines allow, deny or warn rules")
+	}
+	return &Gate{rules: found}, nil
+}
+
+// jsonRoundTrip turns the data into plain JSON types the store takes.
+func jsonRoundTrip(v map[string]any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if dec.Decode(&out) != nil {
+		return v
+	}
+	return out
+}
+
+// Message is one deny or warn message and where it came from.
+type Message struct {
+	Level   string         `json:"level"` // deny or warn
+	Message string         `json:"msg"`
+	Rule    string         `json:"rule"`   // e.g. data.mlship.model_quality.deny
+	Policy  string         `json:"policy"` // file or builtin:NAME
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// RuleVerdict is the verdict of one rule on one input.
+type RuleVerdict struct {
+	Rule    string `json:"rule"`
+	Policy  string `json:"policy"`
+	Verdict string `json:"verdict"` // pass, deny, warn, undefined
+}
+
+// Check is one value a policy compared with a limit (from its `checked`
+// rule), for the summary table.
+type Check struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+	Limit any    `json:"limit,omitempty"`
+	Kind  string `json:"kind,omitempty"` // min or max
+}
+
+// Judgement is the gate's decision on one input.
+type Judgement struct {
+	Source   string        `json:"source"`
+	Allowed  bool          `json:"allowed"`
+	Messages []Message     `json:"messages"`
+	Rules    []RuleVerdict `json:"rules"`
+	Checked  []Check       `json:"checked,omitempty"`
+	Input    any           `json:"input"`
+}
+
+// Judge evaluates every rule against one input document.
+func (g *Gate) Judge(ctx context.Context, source string, input any) (Judgement, error) {
+	j := Judgement{Source: source, Allowed: true, Input: input, Messages: []Message{}}
+	for _, r := range g.rules {
+		ref := "data." + r.Package + "." + r.Name
+		rs, err := r.query.Eval(ctx, rego.EvalInput(input))
+		if err != nil {
+			return j, exitcode.BadInputf("evaluating %s: %s", ref, firstError(err))
+		}
+		var value any
+		defined := len(rs) > 0 && len(rs[0].Expressions) > 0
+		if defined {
+			value = rs[0].Expressions[0].Value
+		}
+		verdict := RuleVerdict{Rule: ref, Policy: r.Policy, Verdict: "pass"}
+		switch r.kind() {
+		case "allow":
+			if b, ok := value.(bool); !defined || !ok || !b {
+				j.Allowed = false
+				verdict.Verdict = "deny"
+				j.Messages = append(j.Messages, Message{Level: "deny", Message: ref + " is not true", Rule: ref, Policy: r.Policy})
+			}
+		case "deny", "warn":
+			msgs, err := messages(value, ref)
+			if err != nil {
+				return j, err
+			}
+			if len(msgs) > 0 {
+				verdict.Verdict = r.kind()
+				if r.kind() == "deny" {
+					j.Allowed = false
+				}
+			}
+			for _, m := range msgs {
+				m.Level, m.Rule, m.Policy = r.kind(), ref, r.Policy
+				j.Messages = append(j.Messages, m)
+			}
+		case "checked":
+			j.Checked = append(j.Checked, checks(value)...)
+			continue
+		}
+		j.Rules = append(j.Rules, verdict)
+	}
+	sort.SliceStable(j.Messages, func(a, b int) bool { return j.Messages[a].Level < j.Messages[b].Level })
+	return j, nil
+}
+
+// messages reads a deny/warn rule's value: a set (array) of strings, or of
+// objects with a "msg" field and any details, as conftest allows; a single
+// string or a boolean true also count.
+func messages(value any, ref string) ([]Message, error) {
+	var out []Message
+	add := func(v any) error {
+		switch t := v.(type) {
+		case string:
+			out = append(out, Message{Message: t})
+		case map[string]any:
+			msg, ok := t["msg"].(string)
+			if !ok {
+				return exitcode.BadInputf("%s: message object without a string \"msg\" field", ref)
+			}
+			details := map[string]any{}
+			for k, v := range t {
+				if k != "msg" {
+					details[k] = v
+				}
+			}
+			if len(details) == 0 {
+				details = nil
+			}
+			out = append(out, Message{Message: msg, Details: details})
+		case bool:
+			if t {
+				out = append(out, Message{Message: ref + " is true"})
+			}
+		default:
+			b, _ := json.Marshal(t)
+			out = append(out, Message{Message: string(b)})
+		}
+		return nil
+	}
+	switch t := value.(type) {
+	case nil:
+	case []any:
+		for _, v := range t {
+			if err := add(v); err != nil {
+				return nil, err
+			}
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Message < out[j].Message })
+	default:
+		if err := add(t); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func checks(value any) []Check {
+	items, _ := value.([]any)
+	var out []Check
+	for _, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			continue
+		}
+		c := Check{Value: m["value"], Limit: m["limit"]}
+		c.Name, _ = m["name"].(string)
+		c.Kind, _ = m["kind"].(string)
+		if c.Name == "" {
+			c.Name = fmt.Sprint(m["name"])
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,0 +1,313 @@
+package policygate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"sigs.k8s.io/yaml"
+
+	"github.com/mlship/mlship/internal/exitcode"
+)
+
+// policyFile is one Rego module as read from disk or from the built-ins.
+type policyFile struct {
+	Name   string // what the user named: a path or builtin:NAME
+	Source string
+}
+
+// loadPolicies expands files, directories and builtin: names into Rego
+// sources. Directories give their *.rego files, tests excluded. Built-ins
+// also bring their default data.
+func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
+	var files []policyFile
+	defaults := map[string]any{}
+	for _, spec := range specs {
+		if name, ok := strings.CutPrefix(spec, "builtin:"); ok {
+			b, err := builtinPolicy(name)
+			if err != nil {
+				return nil, nil, err
+			}
+			files = append(files, policyFile{Name: spec, Source: b.Source})
+			if b.Defaults != nil {
+				if err := merge(defaults, b.Defaults); err != nil {
+					return nil, nil, exitcode.BadInputf("%s: %w", spec, err)
+				}
+			}
+			continue
+		}
+		info, err := os.Stat(spec)
+		if err != nil {
+			return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+		}
+		if !info.IsDir() {
+			src, err := os.ReadFile(spec)
+			if err != nil {
+				return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+			}
+			files = append(files, policyFile{Name: spec, Source: string(src)})
+			continue
+		}
+		before := len(files)
+		err = filepath.WalkDir(spec, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || filepath.Ext(path) != ".rego" || strings.HasSuffix(path, "_test.rego") {
+				return nil
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			files = append(files, policyFile{Name: path, Source: string(src)})
+			return nil
+		})
+		if err != nil {
+			return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+		}
+		if len(files) == before {
+			return nil, nil, exitcode.BadInputf("policy %s: directory holds no .rego files", spec)
+		}
+	}
+	return files, defaults, nil
+}
+
+// parsePolicy parses one module in the Rego version asked for, or, for
+// "auto", in v1 and else in v0 (the syntax before `if` and `contains`
+// became keywords). The v1 error is the one reported when neither parses:
+// v1 is what new policies are written in.
+func parsePolicy(p policyFile, version string) (*ast.Module, error) {
+	parse := func(v ast.RegoVersion) (*ast.Module, error) {
+		return ast.ParseModuleWithOpts(p.Name, p.Source, ast.ParserOptions{RegoVersion: v, ProcessAnnotation: true})
+	}
+	var (
+		m   *ast.Module
+		err error
+	)
+	switch version {
+	case "v0":
+		m, err = parse(ast.RegoV0)
+	case "v1":
+		m, err = parse(ast.RegoV1)
+	default:
+		m, err = parse(ast.RegoV1)
+		if err != nil {
+			if m0, err0 := parse(ast.RegoV0); err0 == nil {
+				m, err = m0, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, exitcode.BadInputf("%s", firstError(err))
+	}
+	if m == nil {
+		return nil, exitcode.BadInputf("%s: empty policy (no package)", p.Name)
+	}
+	return m, nil
+}
+
+// firstError keeps the first of OPA's errors, which already name file and
+// line ("policy.rego:3: rego_parse_error: ...").
+func firstError(err error) string {
+	if errs, ok := err.(ast.Errors); ok && len(errs) > 0 {
+		e := errs[0]
+		msg := e.Message
+		if e.Location != nil {
+			msg = fmt.Sprintf("%s:%d: %s: %s", e.Location.File, e.Location.Row, e.Code, e.Message)
+		}
+		if len(errs) > 1 {
+			msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+// readDocument reads a JSON or YAML document. Numbers stay json.Number so
+// that values reach the policy exactly as written. The format is taken from
+// the extension, else JSON is tried first.
+func readDocument(name string, r io.Reader) (any, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, exitcode.BadInputf("reading %s: %w", name, err)
+	}
+	ext := strings.ToLower(filepath.Ext(name))
+	if ext == ".yaml" || ext == ".yml" {
+		return decodeYAML(name, b)
+	}
+	doc, jerr := decodeJSON(name, b)
+	if jerr == nil || ext == ".json" {
+		return doc, jerr
+	}
+	if doc, yerr := decodeYAML(name, b); yerr == nil {
+		return doc, nil
+	}
+	return nil, jerr
+}
+
+func decodeJSON(name string, b []byte) (any, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, exitcode.BadInputf("%s: empty document", name)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		line := 1
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line += bytes.Count(b[:min(int(se.Offset), len(b))], []byte("\n"))
+		} else if err == io.ErrUnexpectedEOF {
+			line += bytes.Count(b, []byte("\n"))
+		}
+		return nil, exitcode.BadInputf("%s:%d: malformed JSON: %v", name, line, err)
+	}
+	if dec.More() {
+		return nil, exitcode.BadInputf("%s: more than one JSON document", name)
+	}
+	return doc, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func decodeYAML(name string, b []byte) (any, error) {
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			return nil, exitcode.BadInputf("%s:%s: malformed YAML: %s", name, m[1], msg)
+		}
+		return nil, exitcode.BadInputf("%s: malformed YAML: %s", name, msg)
+	}
+	if string(bytes.TrimSpace(j)) == "null" {
+		return nil, exitcode.BadInputf("%s: empty document", name)
+	}
+	return decodeJSON(name, j)
+}
+
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// parseSet reads --set key=value pairs into a document. Numbers, booleans
+// and null are typed as such (numbers kept exactly as written), a value in
+// double quotes is always a string, anything else is a string. Dotted keys
+// make nested objects.
+func parseSet(pairs []string, flag string) (map[string]any, error) {
+	doc := map[string]any{}
+	for _, p := range pairs {
+		key, raw, ok := strings.Cut(p, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" {
+			return nil, exitcode.BadInputf("--%s %q: want key=value", flag, p)
+		}
+		var val any = raw
+		switch {
+		case jsonNumber.MatchString(raw):
+			val = json.Number(raw)
+		case raw == "true" || raw == "false":
+			val = raw == "true"
+		case raw == "null":
+			val = nil
+		case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
+			s, err := strconv.Unquote(raw)
+			if err != nil {
+				return nil, exitcode.BadInputf("--%s %q: bad quoted string: %v", flag, p, err)
+			}
+			val = s
+		}
+		if err := setPath(doc, strings.Split(key, "."), val); err != nil {
+			return nil, exitcode.BadInputf("--%s %q: %v", flag, p, err)
+		}
+	}
+	return doc, nil
+}
+
+func setPath(doc map[string]any, path []string, val any) error {
+	for i, k := range path {
+		if k == "" {
+			return fmt.Errorf("empty key segment")
+		}
+		if i == len(path)-1 {
+			if _, isObj := doc[k].(map[string]any); isObj {
+				return fmt.Errorf("%s is already an object", strings.Join(path[:i+1], "."))
+			}
+			doc[k] = val
+			return nil
+		}
+		next, ok := doc[k].(map[string]any)
+		if !ok {
+			if _, exists := doc[k]; exists {
+				return fmt.Errorf("%s is already a value", strings.Join(path[:i+1], "."))
+			}
+			next = map[string]any{}
+			doc[k] = next
+		}
+		doc = next
+	}
+	return nil
+}
+
+// merge deep-merges src into dst; src wins for values, objects merge.
+func merge(dst, src map[string]any) error {
+	for k, v := range src {
+		sv, srcObj := v.(map[string]any)
+		dv, dstObj := dst[k].(map[string]any)
+		if srcObj && dstObj {
+			if err := merge(dv, sv); err != nil {
+				return err
+			}
+			continue
+		}
+		dst[k] = v
+	}
+	return nil
+}
+
+// flatten lists the scalar values of doc under dotted keys, sorted.
+func flatten(doc any) [][2]string {
+	var out [][2]string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, c := range t {
+				key := k
+				if prefix != "" {
+					key = prefix + "." + k
+				}
+				walk(key, c)
+			}
+		case []any:
+			b, _ := json.Marshal(t)
+			out = append(out, [2]string{prefix, string(b)})
+		default:
+			b, _ := json.Marshal(t)
+			s := string(b)
+			if str, ok := t.(string); ok {
+				s = str
+			}
+			out = append(out, [2]string{prefix, s})
+		}
+	}
+	walk("", doc)
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,5 @@
+package release.syntax
+
+deny contains msg if {
+	input.accuracy < 
+}
