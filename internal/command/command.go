@@ -136,13 +136,21 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 	}
 
 	app := &cli.App{
-		Name:                  c.Name,
-		HelpName:              c.Name,
-		Usage:                 c.Usage,
-		Description:           strings.TrimSpace(c.Description),
-		ArgsUsage:             c.ArgsUsage,
-		Version:               version.String(),
-		Flags:                 append(optional(c.Flags), &cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}),
+		Name:        c.Name,
+		HelpName:    c.Name,
+		Usage:       c.Usage,
+		Description: strings.TrimSpace(c.Description),
+		ArgsUsage:   c.ArgsUsage,
+		Version:     version.String(),
+		// urfave/cli's own help and version flags are package globals that
+		// every run writes to; these are the run's own.
+		HideHelp:    true,
+		HideVersion: true,
+		Flags: append(optional(c.Flags),
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+			&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"},
+			&cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version"},
+		),
 		Reader:                env.Stdin,
 		Writer:                env.Stdout,
 		ErrWriter:             env.Stderr,
@@ -157,6 +165,13 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 			return exitcode.Wrap(exitcode.BadInput, err)
 		},
 		Action: func(cctx *cli.Context) error {
+			if cctx.Bool("help") {
+				return cli.ShowAppHelp(cctx)
+			}
+			if cctx.Bool("version") {
+				fmt.Fprintf(env.Stdout, "%s version %s\n", c.Name, version.String())
+				return nil
+			}
 			for _, f := range c.Flags {
 				if r, ok := f.(cli.RequiredFlag); ok && r.IsRequired() && !cctx.IsSet(f.Names()[0]) {
 					return exitcode.BadInputf("--%s is required (or %s)", f.Names()[0], InputEnv(f.Names()[0]))
