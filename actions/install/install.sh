@@ -266,13 +266,11 @@ install_release() {
 
 install_from_source() {
 	local ref=$1 root
-	root=$(cd "$action_path/../.." 2>/dev/null && pwd) || die "action folder $action_path does not exist"
+	root=$(cd "$action_path/../.." 2>/dev/null && pwd) ||
+		die "cannot build $tool from source: action folder $action_path does not exist"
 	if [ ! -f "$root/go.mod" ] || [ ! -d "$root/cmd/$tool" ]; then
 		die "cannot build $tool from source: $root has no cmd/$tool"
 	fi
-	command -v go >/dev/null 2>&1 ||
-		die "building $tool from source (ref '${ref:-local}' is not a release) needs Go; add actions/setup-go before this step, or use a release tag such as @v1.2.3"
-
 	# A build is cached by commit: the ref itself when it is a commit, or the
 	# checkout's HEAD when it is a clean git work tree.
 	local commit=""
@@ -292,6 +290,10 @@ install_from_source() {
 			log "found $tool built from $commit in the tool cache"
 			finish "$found" "$commit"
 		fi
+	fi
+	command -v go >/dev/null 2>&1 ||
+		die "building $tool from source (ref '${ref:-local}' is not a release) needs Go; add actions/setup-go before this step, or use a release tag such as @v1.2.3"
+	if [ -n "$commit" ]; then
 		mkdir -p "$cache_root"
 		work=$(mktemp -d "$cache_root/.build.XXXXXX")
 	else
@@ -358,4 +360,7 @@ main() {
 	install_from_source "$ref"
 }
 
-main "$@"
+# Run unless sourced (the tests source it to call its functions).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	main "$@"
+fi
