@@ -137,6 +137,23 @@ func (a *Action) Logf(format string, args ...any) {
 	fmt.Fprintf(w, format+"\n", args...)
 }
 
+// Print writes a tool's readable result to stdout. In a workflow, text that
+// could be read as a workflow command (a line starting with "::", say from a
+// value in the input) is printed between stop-commands markers, so the runner
+// shows it and does not act on it.
+func (a *Action) Print(text string) error {
+	if !a.inWorkflow || !strings.Contains(text, "::") {
+		_, err := io.WriteString(a.stdout, text)
+		return err
+	}
+	token, err := delimiter(text)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "::stop-commands::%s\n%s::%s::\n", token, text, token)
+	return err
+}
+
 // Mask hides secret in all later workflow logs. Every line of a multi-line
 // secret is masked on its own, as the runner matches masks per line.
 func (a *Action) Mask(secret string) {

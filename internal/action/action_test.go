@@ -143,3 +143,21 @@ func TestOutputFileNotWritableIsAnError(t *testing.T) {
 		t.Fatal("no error writing to an unwritable GITHUB_OUTPUT")
 	}
 }
+
+func TestPrintCannotIssueWorkflowCommands(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, nil)
+	var stdout bytes.Buffer
+	a := action.New(&stdout, &bytes.Buffer{}, w.Getenv)
+	if err := a.Print("plain result\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Print("deny: model name\n::add-mask::x\n"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(stdout.String(), "\n")
+	if len(lines) != 6 || lines[0] != "plain result" || !strings.HasPrefix(lines[1], "::stop-commands::ghadelimiter_") ||
+		lines[3] != "::add-mask::x" || lines[4] != "::"+strings.TrimPrefix(lines[1], "::stop-commands::")+"::" {
+		t.Errorf("stdout:\n%s", stdout.String())
+	}
+}

@@ -243,18 +243,22 @@ func (c *Command) write(res Result, rt *Runtime, asJSON bool) error {
 			}
 		}
 	}
+	var text strings.Builder
 	if asJSON {
 		b, err := json.MarshalIndent(res, "", "  ")
 		if err != nil {
 			return fmt.Errorf("encoding result: %w", err)
 		}
-		fmt.Fprintf(rt.Stdout, "%s\n", b)
+		text.Write(append(b, '\n'))
 	} else if t, ok := res.(Texter); ok {
-		fmt.Fprint(rt.Stdout, ensureNewline(t.Text()))
+		text.WriteString(ensureNewline(t.Text()))
 	} else {
 		for _, o := range outs {
-			fmt.Fprintf(rt.Stdout, "%s: %s\n", o.Name, o.Value)
+			fmt.Fprintf(&text, "%s: %s\n", o.Name, o.Value)
 		}
+	}
+	if err := rt.Print(text.String()); err != nil {
+		return err
 	}
 	if err := rt.SetOutputs(outs); err != nil {
 		return err
