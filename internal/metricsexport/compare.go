@@ -2,6 +2,7 @@ package metricsexport
 
 import (
 	"math/big"
+	"slices"
 	"strconv"
 
 	"github.com/mlship/mlship/internal/exitcode"
@@ -35,14 +36,17 @@ func Compare(current, baseline []Metric, rules []Rule) (cmps []Comparison, missi
 	for i := range baseline {
 		base[baseline[i].Name] = &baseline[i]
 	}
-	used := make([]bool, len(rules))
+	for _, r := range rules {
+		if !slices.ContainsFunc(current, func(m Metric) bool { return matchName(r.Pattern, m.Name) }) {
+			return nil, nil, exitcode.BadInputf("--compare %s: no metric matches %q", r.Pattern, r.Pattern)
+		}
+	}
 	for i := range current {
 		m := &current[i]
 		ri := -1
 		for j, r := range rules {
 			if matchName(r.Pattern, m.Name) {
 				ri = j
-				used[j] = true
 				break
 			}
 		}
@@ -67,11 +71,6 @@ func Compare(current, baseline []Metric, rules []Rule) (cmps []Comparison, missi
 			judge(&c, m, b, rules[ri])
 		}
 		cmps = append(cmps, c)
-	}
-	for j, r := range rules {
-		if !used[j] {
-			return nil, nil, exitcode.BadInputf("--compare %s: no metric matches %q", r.Pattern, r.Pattern)
-		}
 	}
 	return cmps, missing, nil
 }

@@ -128,3 +128,5 @@ func (s *s3Server) awsConfig() aws.Config {
 func (s *s3Server) deps() Deps {
 	return ClientsFrom(s.awsConfig(), !s.virtualHost)
 }
+
+func gofakes3ListAll() gofakes3.ListBucketPage { return gofakes3.ListBucketPage{} }
