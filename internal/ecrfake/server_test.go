@@ -3,6 +3,8 @@ package ecrfake
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,7 +100,7 @@ func TestRegistry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := New()
-	reg := f.Registry(registry.New())
+	reg := f.Registry(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	reg.RequireAuth = true
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)

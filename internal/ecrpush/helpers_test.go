@@ -1,0 +1,268 @@
+package ecrpush
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/ecrfake"
+	"github.com/mlship/mlship/internal/exitcode"
+)
+
+// env is an ECR (API fake plus ECR-like registry in-process) and the
+// dependencies a run gets.
+type env struct {
+	t    *testing.T
+	ecr  *ecrfake.Fake
+	reg  *ecrfake.Registry
+	host string
+	ssm  *fakeSSM
+	log  *recLog
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	f := ecrfake.New()
+	reg := f.Registry(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	reg.RequireAuth = true
+	srv := httptest.NewServer(reg)
+	t.Cleanup(srv.Close)
+	f.ProxyEndpoint = srv.URL
+	return &env{t: t, ecr: f, reg: reg, host: strings.TrimPrefix(srv.URL, "http://"), ssm: newFakeSSM(), log: &recLog{}}
+}
+
+func (e *env) deps() Deps {
+	return Deps{ECR: e.ecr, SSM: e.ssm, Log: e.log, TempDir: e.t.TempDir()}
+}
+
+// run runs ecr-push with cfg (Jobs defaulted) against the env.
+func (e *env) run(cfg Config) (*Result, error) {
+	e.t.Helper()
+	if cfg.Jobs == 0 {
+		cfg.Jobs = 4
+	}
+	return Run(context.Background(), cfg, e.deps())
+}
+
+// mustRun fails the test on an error.
+func (e *env) mustRun(cfg Config) *Result {
+	e.t.Helper()
+	res, err := e.run(cfg)
+	if err != nil {
+		e.t.Fatalf("run: %v", err)
+	}
+	return res
+}
+
+// createRepo creates a repository through the fake's API.
+func (e *env) createRepo(name string, immutable bool) {
+	e.t.Helper()
+	mut := ecrtypes.ImageTagMutabilityMutable
+	if immutable {
+		mut = ecrtypes.ImageTagMutabilityImmutable
+	}
+	in := &ecr.CreateRepositoryInput{RepositoryName: aws.String(name), ImageTagMutability: mut}
+	if _, err := e.ecr.CreateRepository(context.Background(), in); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// wantCode checks an error's exit code and that its message holds every
+// fragment.
+func wantCode(t *testing.T, err error, code int, fragments ...string) {
+	t.Helper()
+	if got := exitcode.Of(err); got != code {
+		t.Fatalf("exit code %d, want %d (error: %v)", got, code, err)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(err.Error(), f) {
+			t.Errorf("error %q does not mention %q", err, f)
+		}
+	}
+}
+
+// randomImage returns a random image with n layers of size bytes.
+func randomImage(t testing.TB, size int64, n int) v1.Image {
+	t.Helper()
+	img, err := random.Image(size, int64(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// writeLayout writes an OCI layout holding img (a v1.Image or
+// v1.ImageIndex) and returns its directory.
+func writeLayout(t testing.TB, item any) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch v := item.(type) {
+	case v1.Image:
+		err = p.AppendImage(v)
+	case v1.ImageIndex:
+		err = p.AppendIndex(v)
+	default:
+		t.Fatalf("writeLayout: %T", item)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// platformIndex returns a two-platform index of random images.
+func platformIndex(t testing.TB) v1.ImageIndex {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	for _, arch := range []string{"amd64", "arm64"} {
+		adds = append(adds, mutate.IndexAddendum{
+			Add:        randomImage(t, 512, 2),
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}},
+		})
+	}
+	return mutate.AppendManifests(empty.Index, adds...)
+}
+
+func digestOf(t testing.TB, d interface{ Digest() (v1.Hash, error) }) string {
+	t.Helper()
+	h, err := d.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
+}
+
+// recLog records what a run logs, warns and masks.
+type recLog struct {
+	mu    sync.Mutex
+	lines []string
+	warns []string
+	masks []string
+}
+
+func (l *recLog) Logf(f string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(f, a...))
+}
+
+func (l *recLog) Warningf(f string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.warns = append(l.warns, fmt.Sprintf(f, a...))
+}
+
+func (l *recLog) Mask(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.masks = append(l.masks, s)
+}
+
+// fakeSSM is an in-memory SSM parameter store: GetParameter fails with
+// ParameterNotFound for a missing name, PutParameter needs a type to create
+// and Overwrite to replace, as in SSM.
+type fakeSSM struct {
+	mu     sync.Mutex
+	params map[string]ssmtypes.Parameter
+	puts   int
+	fail   error
+}
+
+func newFakeSSM() *fakeSSM { return &fakeSSM{params: map[string]ssmtypes.Parameter{}} }
+
+func (s *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	p, ok := s.params[aws.ToString(in.Name)]
+	if !ok {
+		return nil, &ssmtypes.ParameterNotFound{}
+	}
+	return &ssm.GetParameterOutput{Parameter: &p}, nil
+}
+
+func (s *fakeSSM) PutParameter(_ context.Context, in *ssm.PutParameterInput, _ ...func(*ssm.Options)) (*ssm.PutParameterOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	name := aws.ToString(in.Name)
+	p, ok := s.params[name]
+	switch {
+	case ok && !aws.ToBool(in.Overwrite):
+		return nil, &ssmtypes.ParameterAlreadyExists{Message: aws.String("The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")}
+	case !ok && in.Type == "":
+		return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "A parameter type is required when you create a parameter."}
+	}
+	if in.Type != "" {
+		p.Type = in.Type
+	}
+	p.Name, p.Value, p.Version = in.Name, in.Value, p.Version+1
+	s.params[name] = p
+	s.puts++
+	return &ssm.PutParameterOutput{Version: p.Version}, nil
+}
+
+func (s *fakeSSM) value(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return aws.ToString(s.params[name].Value)
+}
+
+// commandWith returns the command with deps from e (logging through the
+// run's action).
+func (e *env) command() *command.Command {
+	return newCommand(func(_ context.Context, _ *Config, rt *command.Runtime) (Deps, error) {
+		d := e.deps()
+		d.Log = rt.Action
+		return d, nil
+	})
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// mutateConfig returns base with another config and the same layers.
+func mutateConfig(base v1.Image) (v1.Image, error) {
+	return mutate.Config(base, v1.Config{Env: []string{"MODEL_VERSION=2"}})
+}
+
+// layoutWrite writes idx as the layout's index.json itself.
+func layoutWrite(dir string, idx v1.ImageIndex) (layout.Path, error) {
+	return layout.Write(dir, idx)
+}

@@ -1,0 +1,628 @@
+package ecrpush
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/daemon"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/version"
+)
+
+// ECRAPI is the part of the ECR API ecr-push calls.
+type ECRAPI interface {
+	GetAuthorizationToken(context.Context, *ecr.GetAuthorizationTokenInput, ...func(*ecr.Options)) (*ecr.GetAuthorizationTokenOutput, error)
+	DescribeRepositories(context.Context, *ecr.DescribeRepositoriesInput, ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error)
+	CreateRepository(context.Context, *ecr.CreateRepositoryInput, ...func(*ecr.Options)) (*ecr.CreateRepositoryOutput, error)
+	DescribeImages(context.Context, *ecr.DescribeImagesInput, ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
+	BatchGetImage(context.Context, *ecr.BatchGetImageInput, ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error)
+	PutImage(context.Context, *ecr.PutImageInput, ...func(*ecr.Options)) (*ecr.PutImageOutput, error)
+}
+
+// SSMAPI is the part of the SSM API ecr-push calls.
+type SSMAPI interface {
+	GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	PutParameter(context.Context, *ssm.PutParameterInput, ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+}
+
+// Logger reports progress and hides secrets (*action.Action is one).
+type Logger interface {
+	Logf(format string, args ...any)
+	Warningf(format string, args ...any)
+	Mask(secret string)
+}
+
+// Deps are the outside world a run talks to.
+type Deps struct {
+	ECR ECRAPI // needed for an ECR registry
+	SSM SSMAPI // needed with --ssm-parameter
+	Log Logger
+	// Transport is the HTTP transport to registries (default
+	// remote.DefaultTransport).
+	Transport http.RoundTripper
+	// Keychain finds credentials for a registry that is not ECR (default
+	// authn.DefaultKeychain: the Docker config docker/login-action writes).
+	Keychain authn.Keychain
+	// Docker is the docker command for builds ("" when none was found).
+	Docker string
+	// DockerEnv is the environment docker runs with.
+	DockerEnv []string
+	// DockerOutput receives docker's output.
+	DockerOutput io.Writer
+	// Daemon are options for reading from the Docker daemon (tests pass a
+	// client).
+	Daemon []daemon.Option
+	// TempDir holds build output (default the system's temp dir).
+	TempDir string
+}
+
+// TagResult says what happened to one tag.
+type TagResult struct {
+	Tag string `json:"tag"`
+	// Status is created, unchanged, moved (a mutable tag that pointed at
+	// another digest), found or missing (--check-exists).
+	Status   string `json:"status"`
+	Previous string `json:"previous,omitempty"` // the digest a moved tag pointed at
+}
+
+// Result is what a run did.
+type Result struct {
+	Registry    string      `json:"registry"`
+	Repository  string      `json:"repository"`
+	ImageURI    string      `json:"imageUri"`
+	ImageDigest string      `json:"imageDigest"`
+	ImageRef    string      `json:"imageRef"`
+	MediaType   string      `json:"mediaType,omitempty"`
+	Tags        []string    `json:"tags"`
+	TagResults  []TagResult `json:"tagResults"`
+	PushedBytes int64       `json:"pushedBytes"`
+	Exists      bool        `json:"exists"`
+	Source      string      `json:"source"`
+	// RepositoryCreated is true when this run created the repository.
+	RepositoryCreated bool   `json:"repositoryCreated"`
+	SSMParameter      string `json:"ssmParameter,omitempty"`
+}
+
+// target is the registry and repository a run writes to.
+type target struct {
+	cfg      *Config
+	deps     Deps
+	host     string
+	registry name.Registry
+	repo     name.Repository
+	ecr      bool
+	regID    *string // ECR registry id (nil: the caller's account)
+	opts     []remote.Option
+	counter  *countingTransport
+	// mutability of the ECR repository, for checks before pushing.
+	repoInfo *ecrtypes.Repository
+}
+
+// Run pushes (or promotes, or looks up) the image as cfg says.
+func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Log == nil {
+		deps.Log = nopLogger{}
+	}
+	t, err := connect(ctx, &cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Registry: t.host, Repository: cfg.Repository, Tags: cfg.tags, Source: cfg.Source()}
+	res.ImageURI = t.repo.Tag(cfg.tags[0]).String()
+
+	if t.ecr {
+		created, err := t.ensureRepository(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.RepositoryCreated = created
+	}
+	if cfg.CheckExists {
+		return t.checkExists(ctx, res)
+	}
+
+	art, err := t.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer art.cleanup()
+	res.ImageDigest = art.digest.String()
+	res.ImageRef = t.repo.Digest(res.ImageDigest).String()
+	res.MediaType = string(art.mediaType)
+
+	// Look every tag up first: an immutable tag pointing elsewhere fails the
+	// run before anything is uploaded.
+	plan, err := t.planTags(ctx, art.digest.String())
+	if err != nil {
+		return res, err
+	}
+	allThere := true
+	for _, p := range plan {
+		allThere = allThere && p.current == art.digest.String()
+	}
+	if allThere {
+		t.deps.Log.Logf("%s already has %s under every tag; nothing to push", t.repo, art.digest)
+	} else if !art.inRepo {
+		if err := t.write(ctx, art); err != nil {
+			return res, err
+		}
+	}
+	for _, p := range plan {
+		tr, err := t.tag(ctx, art, p)
+		if err != nil {
+			res.PushedBytes = t.counter.bytes()
+			return res, err
+		}
+		res.TagResults = append(res.TagResults, tr)
+		t.deps.Log.Logf("tag %s: %s", tr.Tag, describeTag(tr))
+	}
+	res.PushedBytes = t.counter.bytes()
+	res.Exists = true
+
+	if cfg.SSMParameter != "" {
+		if err := t.recordSSM(ctx, cfg.tags[0]); err != nil {
+			return res, err
+		}
+		res.SSMParameter = cfg.SSMParameter
+	}
+	return res, nil
+}
+
+func describeTag(tr TagResult) string {
+	switch tr.Status {
+	case "moved":
+		return "moved from " + tr.Previous
+	case "unchanged":
+		return "already pointed at the image"
+	}
+	return tr.Status
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Logf(string, ...any)     {}
+func (nopLogger) Warningf(string, ...any) {}
+func (nopLogger) Mask(string)             {}
+
+// connect resolves the registry, logs in to ECR when it is ECR, and builds
+// the registry options.
+func connect(ctx context.Context, cfg *Config, deps Deps) (*target, error) {
+	t := &target{cfg: cfg, deps: deps, ecr: cfg.ecr}
+	base := deps.Transport
+	if base == nil {
+		base = remote.DefaultTransport
+	}
+	t.counter = &countingTransport{base: base}
+	t.opts = []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(t.counter),
+		remote.WithJobs(cfg.Jobs),
+		remote.WithUserAgent("mlship-ecr-push/" + version.String()),
+	}
+	host := cfg.Registry
+	if t.ecr {
+		if deps.ECR == nil {
+			return nil, exitcode.Incompletef("internal error: no ECR client")
+		}
+		in := &ecr.GetAuthorizationTokenInput{}
+		if cfg.ecrAccount != "" {
+			t.regID = aws.String(cfg.ecrAccount)
+			in.RegistryIds = []string{cfg.ecrAccount}
+		}
+		out, err := deps.ECR.GetAuthorizationToken(ctx, in)
+		if err != nil {
+			return nil, awsErr("logging in to ECR (GetAuthorizationToken)", err)
+		}
+		if len(out.AuthorizationData) == 0 || out.AuthorizationData[0].AuthorizationToken == nil {
+			return nil, exitcode.Incompletef("logging in to ECR: GetAuthorizationToken returned no token")
+		}
+		ad := out.AuthorizationData[0]
+		token := aws.ToString(ad.AuthorizationToken)
+		deps.Log.Mask(token)
+		raw, err := base64.StdEncoding.DecodeString(token)
+		if err != nil {
+			return nil, exitcode.Incompletef("logging in to ECR: the authorization token is not base64")
+		}
+		user, pass, ok := strings.Cut(string(raw), ":")
+		if !ok {
+			return nil, exitcode.Incompletef("logging in to ECR: the authorization token is not user:password")
+		}
+		deps.Log.Mask(pass)
+		if host == "" {
+			u, err := url.Parse(aws.ToString(ad.ProxyEndpoint))
+			if err != nil || u.Host == "" {
+				return nil, exitcode.Incompletef("logging in to ECR: unexpected registry endpoint %q", aws.ToString(ad.ProxyEndpoint))
+			}
+			host = u.Host
+		}
+		t.opts = append(t.opts, remote.WithAuth(&authn.Basic{Username: user, Password: pass}))
+	} else {
+		kc := deps.Keychain
+		if kc == nil {
+			kc = authn.DefaultKeychain
+		}
+		t.opts = append(t.opts, remote.WithAuthFromKeychain(kc))
+	}
+	var nameOpts []name.Option
+	if isLoopback(host) {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(host, nameOpts...)
+	if err != nil {
+		return nil, exitcode.BadInputf("registry %q: %v", host, err)
+	}
+	t.host, t.registry = host, reg
+	t.repo = reg.Repo(cfg.Repository)
+	return t, nil
+}
+
+// isLoopback reports whether host[:port] is this machine, the only place
+// reached over plain HTTP.
+func isLoopback(host string) bool {
+	h := host
+	if u, err := url.Parse("//" + host); err == nil {
+		h = u.Hostname()
+	}
+	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
+}
+
+// countingTransport counts blob bytes sent, and refuses plain HTTP to
+// anything but this machine (go-containerregistry would otherwise fall back
+// to HTTP for private addresses).
+type countingTransport struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !isLoopback(req.URL.Host) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: only localhost and 127.0.0.1 are reached without TLS", req.URL.Host)
+	}
+	if req.Body != nil && req.Body != http.NoBody && strings.Contains(req.URL.Path, "/blobs/uploads") &&
+		(req.Method == http.MethodPatch || req.Method == http.MethodPut || req.Method == http.MethodPost) {
+		req.Body = &countingBody{ReadCloser: req.Body, n: &c.n}
+	}
+	return c.base.RoundTrip(req)
+}
+
+func (c *countingTransport) bytes() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// ensureRepository checks the ECR repository, creating it with
+// --create-repository. An existing repository is never changed; a setting
+// that differs from what was asked is reported.
+func (t *target) ensureRepository(ctx context.Context) (created bool, err error) {
+	cfg := t.cfg
+	out, err := t.deps.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RegistryId: t.regID, RepositoryNames: []string{cfg.Repository}})
+	var nf *ecrtypes.RepositoryNotFoundException
+	switch {
+	case err == nil && len(out.Repositories) > 0:
+		r := out.Repositories[0]
+		t.repoInfo = &r
+		if cfg.TagMutability != "" && !strings.HasPrefix(string(r.ImageTagMutability), cfg.TagMutability) {
+			t.deps.Log.Warningf("repository %s has tag mutability %s, not %s as asked; ecr-push does not change an existing repository", cfg.Repository, r.ImageTagMutability, cfg.TagMutability)
+		}
+		if cfg.ScanOnPush && (r.ImageScanningConfiguration == nil || !r.ImageScanningConfiguration.ScanOnPush) {
+			t.deps.Log.Warningf("repository %s does not scan on push, as asked; ecr-push does not change an existing repository", cfg.Repository)
+		}
+		return false, nil
+	case err != nil && !errors.As(err, &nf):
+		return false, awsErr("looking up repository "+cfg.Repository+" (DescribeRepositories)", err)
+	case cfg.CheckExists:
+		return false, nil
+	case !cfg.CreateRepository:
+		return false, exitcode.BadInputf("repository %s does not exist in registry %s; create it or pass --create-repository", cfg.Repository, t.host)
+	}
+	mut := ecrtypes.ImageTagMutabilityMutable
+	if cfg.TagMutability == "IMMUTABLE" {
+		mut = ecrtypes.ImageTagMutabilityImmutable
+	}
+	cr, err := t.deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{
+		RegistryId:                 t.regID,
+		RepositoryName:             aws.String(cfg.Repository),
+		ImageTagMutability:         mut,
+		ImageScanningConfiguration: &ecrtypes.ImageScanningConfiguration{ScanOnPush: cfg.ScanOnPush},
+	})
+	var exists *ecrtypes.RepositoryAlreadyExistsException
+	if errors.As(err, &exists) {
+		// Created by someone else meanwhile: use theirs, as it is.
+		return t.ensureRepository(ctx)
+	}
+	if err != nil {
+		return false, awsErr("creating repository "+cfg.Repository+" (CreateRepository)", err)
+	}
+	t.repoInfo = cr.Repository
+	t.deps.Log.Logf("created repository %s (tag mutability %s, scan on push %t)", cfg.Repository, mut, cfg.ScanOnPush)
+	return true, nil
+}
+
+// immutable reports whether tag cannot move in the ECR repository.
+func (t *target) immutable(tag string) bool {
+	if t.repoInfo == nil {
+		return false
+	}
+	var immutable bool
+	switch t.repoInfo.ImageTagMutability {
+	case ecrtypes.ImageTagMutabilityImmutable:
+		return true
+	case ecrtypes.ImageTagMutabilityImmutableWithExclusion:
+		immutable = true
+	case ecrtypes.ImageTagMutabilityMutableWithExclusion:
+		immutable = false
+	default:
+		return false
+	}
+	for _, ex := range t.repoInfo.ImageTagMutabilityExclusionFilters {
+		if ok, _ := path.Match(aws.ToString(ex.Filter), tag); ok {
+			return !immutable
+		}
+	}
+	return immutable
+}
+
+// current returns the digest tag points at in repo ("" when the tag, or the
+// repository, does not exist).
+func (t *target) current(ctx context.Context, repo, tag string) (string, error) {
+	if t.ecr {
+		out, err := t.deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
+			RegistryId: t.regID, RepositoryName: aws.String(repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}},
+		})
+		var inf *ecrtypes.ImageNotFoundException
+		var rnf *ecrtypes.RepositoryNotFoundException
+		switch {
+		case errors.As(err, &inf), errors.As(err, &rnf):
+			return "", nil
+		case err != nil:
+			return "", awsErr(fmt.Sprintf("looking up tag %s in %s (DescribeImages)", tag, repo), err)
+		case len(out.ImageDetails) == 0:
+			return "", nil
+		}
+		return aws.ToString(out.ImageDetails[0].ImageDigest), nil
+	}
+	desc, err := remote.Head(t.registry.Repo(repo).Tag(tag), t.opts...)
+	if isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", registryErr(fmt.Sprintf("looking up tag %s in %s", tag, repo), err)
+	}
+	return desc.Digest.String(), nil
+}
+
+func isNotFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// checkExists answers whether every tag exists.
+func (t *target) checkExists(ctx context.Context, res *Result) (*Result, error) {
+	var missing []string
+	res.Exists = true
+	for _, tag := range t.cfg.tags {
+		d, err := t.current(ctx, t.cfg.Repository, tag)
+		if err != nil {
+			return nil, err
+		}
+		if d == "" {
+			missing = append(missing, tag)
+			res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: "missing"})
+			res.Exists = false
+			continue
+		}
+		if res.ImageDigest == "" {
+			res.ImageDigest = d
+			res.ImageRef = t.repo.Digest(d).String()
+		}
+		res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: "found", Previous: ""})
+		t.deps.Log.Logf("tag %s: %s", tag, d)
+	}
+	if len(missing) > 0 {
+		return res, exitcode.Failedf("%s has no tag %s", t.repo, strings.Join(missing, ", "))
+	}
+	return res, nil
+}
+
+type tagPlan struct {
+	tag     string
+	current string // digest the tag points at now ("" none)
+}
+
+// planTags looks every tag up and fails, before anything is written, when
+// an immutable tag points at another digest.
+func (t *target) planTags(ctx context.Context, digest string) ([]tagPlan, error) {
+	var plan []tagPlan
+	for _, tag := range t.cfg.tags {
+		cur, err := t.current(ctx, t.cfg.Repository, tag)
+		if err != nil {
+			return nil, err
+		}
+		if cur != "" && cur != digest && t.immutable(tag) {
+			return nil, immutableErr(t.repo, tag, cur, digest)
+		}
+		plan = append(plan, tagPlan{tag: tag, current: cur})
+	}
+	return plan, nil
+}
+
+func immutableErr(repo name.Repository, tag, current, digest string) error {
+	return exitcode.Failedf("tag %s in %s is immutable and points at %s; refusing to point it at %s (nothing was overwritten)", tag, repo, current, digest)
+}
+
+// write uploads the blobs and the manifest (by digest); blobs and manifests
+// the registry has are skipped, layers are uploaded concurrently.
+func (t *target) write(ctx context.Context, art *artifact) error {
+	ref := t.repo.Digest(art.digest.String())
+	t.deps.Log.Logf("pushing %s (%s)", ref, art.mediaType)
+	var err error
+	if art.index != nil {
+		err = remote.WriteIndex(ref, art.index, t.opts...)
+	} else {
+		err = remote.Write(ref, art.image, t.opts...)
+	}
+	if err != nil {
+		return registryErr("pushing "+ref.String(), err)
+	}
+	t.deps.Log.Logf("pushed %s (%d bytes uploaded)", ref, t.counter.bytes())
+	return nil
+}
+
+// manifestTaggable is a manifest with its exact bytes and media type.
+type manifestTaggable struct {
+	raw []byte
+	mt  types.MediaType
+}
+
+func (m manifestTaggable) RawManifest() ([]byte, error)        { return m.raw, nil }
+func (m manifestTaggable) MediaType() (types.MediaType, error) { return m.mt, nil }
+
+// tag points tag at the image: through PutImage in ECR (its
+// "already exists" answers are success), through a manifest PUT elsewhere.
+func (t *target) tag(ctx context.Context, art *artifact, p tagPlan) (TagResult, error) {
+	digest := art.digest.String()
+	tr := TagResult{Tag: p.tag, Status: "created"}
+	switch p.current {
+	case digest:
+		tr.Status = "unchanged"
+		return tr, nil
+	case "":
+	default:
+		tr.Status, tr.Previous = "moved", p.current
+	}
+	if t.ecr {
+		_, err := t.deps.ECR.PutImage(ctx, &ecr.PutImageInput{
+			RegistryId:             t.regID,
+			RepositoryName:         aws.String(t.cfg.Repository),
+			ImageManifest:          aws.String(string(art.raw)),
+			ImageManifestMediaType: aws.String(string(art.mediaType)),
+			ImageDigest:            aws.String(digest),
+			ImageTag:               aws.String(p.tag),
+		})
+		var already *ecrtypes.ImageAlreadyExistsException
+		var tagExists *ecrtypes.ImageTagAlreadyExistsException
+		switch {
+		case err == nil:
+			return tr, nil
+		case errors.As(err, &already):
+			return TagResult{Tag: p.tag, Status: "unchanged"}, nil
+		case errors.As(err, &tagExists):
+			cur, lerr := t.current(ctx, t.cfg.Repository, p.tag)
+			if lerr != nil || cur == "" {
+				cur = "another digest"
+			}
+			return tr, immutableErr(t.repo, p.tag, cur, digest)
+		default:
+			return tr, awsErr(fmt.Sprintf("tagging %s as %s (PutImage)", digest, p.tag), err)
+		}
+	}
+	err := remote.Tag(t.repo.Tag(p.tag), manifestTaggable{raw: art.raw, mt: art.mediaType}, t.opts...)
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		for _, d := range terr.Errors {
+			if d.Code == "TAG_INVALID" {
+				cur, lerr := t.current(ctx, t.cfg.Repository, p.tag)
+				if lerr != nil || cur == "" {
+					cur = "another digest"
+				}
+				return tr, immutableErr(t.repo, p.tag, cur, digest)
+			}
+		}
+	}
+	if err != nil {
+		return tr, registryErr(fmt.Sprintf("tagging %s as %s", digest, p.tag), err)
+	}
+	return tr, nil
+}
+
+// recordSSM writes the tag to the SSM parameter unless it already holds it.
+func (t *target) recordSSM(ctx context.Context, value string) error {
+	name := t.cfg.SSMParameter
+	if t.deps.SSM == nil {
+		return exitcode.Incompletef("internal error: no SSM client")
+	}
+	in := &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Overwrite: aws.Bool(true)}
+	out, err := t.deps.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
+	var nf *ssmtypes.ParameterNotFound
+	switch {
+	case errors.As(err, &nf):
+		in.Type = ssmtypes.ParameterTypeString
+	case err != nil:
+		return awsErr("reading SSM parameter "+name+" (GetParameter)", err)
+	case out.Parameter != nil && aws.ToString(out.Parameter.Value) == value:
+		t.deps.Log.Logf("SSM parameter %s already holds %s", name, value)
+		return nil
+	}
+	if _, err := t.deps.SSM.PutParameter(ctx, in); err != nil {
+		return awsErr("recording the tag in SSM parameter "+name+" (PutParameter)", err)
+	}
+	t.deps.Log.Logf("SSM parameter %s = %s", name, value)
+	return nil
+}
+
+// awsErr turns an AWS error (already retried by the SDK) into exit 3.
+func awsErr(doing string, err error) error {
+	if code := exitcode.Of(err); code != exitcode.Incomplete {
+		return err
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return exitcode.Incompletef("%s: %s: %s", doing, api.ErrorCode(), api.ErrorMessage())
+	}
+	return exitcode.Incompletef("%s: %w", doing, err)
+}
+
+// registryErr turns a registry error (already retried) into exit 3.
+func registryErr(doing string, err error) error {
+	if code := exitcode.Of(err); code != exitcode.Incomplete {
+		return err
+	}
+	return exitcode.Incompletef("%s: %w", doing, err)
+}
+
+// descriptorOf returns the digest of a manifest.
+func descriptorOf(raw []byte) (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(raw))
+	return h, err
+}
+
+var jsonUnmarshal = json.Unmarshal

@@ -1,0 +1,311 @@
+package ecrpush
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/daemon"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/mlship/mlship/internal/exitcode"
+)
+
+// artifact is the image or index to push, with its manifest exactly as it
+// will be stored.
+type artifact struct {
+	image     v1.Image      // set for an image manifest
+	index     v1.ImageIndex // set for an index
+	raw       []byte
+	mediaType types.MediaType
+	digest    v1.Hash
+	// inRepo: the manifest and its blobs are in the target repository
+	// already (promotion within one repository); nothing is written.
+	inRepo  bool
+	cleanup func()
+}
+
+func (t *target) load(ctx context.Context) (*artifact, error) {
+	cfg := t.cfg
+	var art *artifact
+	var err error
+	switch cfg.Source() {
+	case "oci-layout":
+		art, err = fromLayout(cfg.OCILayout, "--oci-layout "+cfg.OCILayout)
+	case "tarball":
+		var img v1.Image
+		if img, err = tarball.ImageFromPath(cfg.Tarball, nil); err != nil {
+			return nil, exitcode.BadInputf("--tarball %s: %v", cfg.Tarball, err)
+		}
+		art, err = fromImage(img, "--tarball "+cfg.Tarball)
+	case "daemon":
+		art, err = t.fromDaemon(ctx)
+	case "build":
+		art, err = t.build(ctx)
+	case "promote":
+		art, err = t.promoteSource(ctx)
+	default:
+		err = exitcode.BadInputf("nothing to push")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if art.cleanup == nil {
+		art.cleanup = func() {}
+	}
+	return art, nil
+}
+
+// fromImage reads an image's manifest.
+func fromImage(img v1.Image, what string) (*artifact, error) {
+	raw, err := img.RawManifest()
+	if err != nil {
+		return nil, exitcode.BadInputf("%s: reading the image: %v", what, err)
+	}
+	mt, err := img.MediaType()
+	if err != nil || mt == "" {
+		mt = mediaTypeOf(raw, types.OCIManifestSchema1)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, exitcode.BadInputf("%s: %v", what, err)
+	}
+	return &artifact{image: img, raw: raw, mediaType: mt, digest: digest}, nil
+}
+
+func fromIndex(idx v1.ImageIndex, what string) (*artifact, error) {
+	raw, err := idx.RawManifest()
+	if err != nil {
+		return nil, exitcode.BadInputf("%s: reading the index: %v", what, err)
+	}
+	mt, err := idx.MediaType()
+	if err != nil || mt == "" {
+		mt = mediaTypeOf(raw, types.OCIImageIndex)
+	}
+	digest, err := idx.Digest()
+	if err != nil {
+		return nil, exitcode.BadInputf("%s: %v", what, err)
+	}
+	return &artifact{index: idx, raw: raw, mediaType: mt, digest: digest}, nil
+}
+
+// mediaTypeOf reads the mediaType field of a manifest.
+func mediaTypeOf(raw []byte, fallback types.MediaType) types.MediaType {
+	var m struct {
+		MediaType types.MediaType `json:"mediaType"`
+	}
+	if err := jsonUnmarshal(raw, &m); err == nil && m.MediaType != "" {
+		return m.MediaType
+	}
+	return fallback
+}
+
+// fromLayout reads an OCI image layout. One image in its index is pushed
+// as that image (its digest unchanged); one index is pushed as an index; an
+// index.json listing only platform images is itself a multi-platform index.
+func fromLayout(dir, what string) (*artifact, error) {
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, exitcode.BadInputf("%s: %v", what, err)
+	}
+	ii, err := p.ImageIndex()
+	if err != nil {
+		return nil, exitcode.BadInputf("%s: %v", what, err)
+	}
+	im, err := ii.IndexManifest()
+	if err != nil {
+		return nil, exitcode.BadInputf("%s: index.json: %v", what, err)
+	}
+	switch len(im.Manifests) {
+	case 0:
+		return nil, exitcode.BadInputf("%s: the layout holds no image", what)
+	case 1:
+		d := im.Manifests[0]
+		switch {
+		case d.MediaType.IsIndex():
+			idx, err := ii.ImageIndex(d.Digest)
+			if err != nil {
+				return nil, exitcode.BadInputf("%s: %v", what, err)
+			}
+			return fromIndex(idx, what)
+		case d.MediaType.IsImage():
+			img, err := ii.Image(d.Digest)
+			if err != nil {
+				return nil, exitcode.BadInputf("%s: %v", what, err)
+			}
+			return fromImage(img, what)
+		}
+		return nil, exitcode.BadInputf("%s: the layout's manifest has media type %q, not an image or index", what, d.MediaType)
+	}
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() || d.Platform == nil {
+			return nil, exitcode.BadInputf("%s: the layout holds %d manifests that are not the platforms of one image; push one image per layout", what, len(im.Manifests))
+		}
+	}
+	return fromIndex(ii, what)
+}
+
+// fromDaemon reads an image from the local Docker daemon.
+func (t *target) fromDaemon(ctx context.Context) (*artifact, error) {
+	ref, err := name.ParseReference(t.cfg.Image)
+	if err != nil {
+		return nil, exitcode.BadInputf("--image %q: %v", t.cfg.Image, err)
+	}
+	opts := append([]daemon.Option{daemon.WithContext(ctx)}, t.deps.Daemon...)
+	img, err := daemon.Image(ref, opts...)
+	if err != nil {
+		if strings.Contains(strings.ToLower(err.Error()), "no such image") {
+			return nil, exitcode.BadInputf("--image %s: the Docker daemon has no such image", t.cfg.Image)
+		}
+		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", t.cfg.Image, err)
+	}
+	art, err := fromImage(img, "--image "+t.cfg.Image)
+	if err != nil {
+		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", t.cfg.Image, errors.Unwrap(err))
+	}
+	return art, nil
+}
+
+// BuildArgs returns the docker command line for a build writing an OCI
+// layout to dest.
+func BuildArgs(cfg *Config, dest string) []string {
+	args := []string{"buildx", "build", "--output", "type=oci,dest=" + dest + ",tar=false"}
+	if cfg.File != "" {
+		args = append(args, "--file", cfg.File)
+	}
+	if cfg.Platform != "" {
+		args = append(args, "--platform", cfg.Platform)
+	}
+	if cfg.Target != "" {
+		args = append(args, "--target", cfg.Target)
+	}
+	for _, a := range cfg.BuildArgs {
+		args = append(args, "--build-arg", a)
+	}
+	if !cfg.Provenance {
+		args = append(args, "--provenance=false")
+	}
+	return append(args, cfg.Context)
+}
+
+// build runs docker buildx build into an OCI layout and loads the result.
+func (t *target) build(ctx context.Context) (*artifact, error) {
+	if t.deps.Docker == "" {
+		return nil, exitcode.BadInputf("--context: building needs the docker command (with buildx) on PATH")
+	}
+	dir, err := os.MkdirTemp(t.deps.TempDir, "ecr-push-build-")
+	if err != nil {
+		return nil, exitcode.Incompletef("building: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	dest := filepath.Join(dir, "layout")
+	args := BuildArgs(t.cfg, dest)
+	t.deps.Log.Logf("running %s %s", t.deps.Docker, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, t.deps.Docker, args...)
+	cmd.Env = t.deps.DockerEnv
+	cmd.Stdout, cmd.Stderr = t.deps.DockerOutput, t.deps.DockerOutput
+	if err := cmd.Run(); err != nil {
+		cleanup()
+		if ctx.Err() != nil {
+			return nil, exitcode.Incompletef("docker buildx build: %w", ctx.Err())
+		}
+		return nil, exitcode.Failedf("docker buildx build failed: %v", err)
+	}
+	art, err := fromLayout(dest, "docker buildx build output")
+	if err != nil {
+		cleanup()
+		return nil, exitcode.Incompletef("reading the build output: %w", errors.Unwrap(err))
+	}
+	art.cleanup = cleanup
+	return art, nil
+}
+
+// manifestTypes are the manifest media types a promotion accepts.
+var manifestTypes = []string{
+	string(types.DockerManifestSchema2), string(types.DockerManifestList),
+	string(types.OCIManifestSchema1), string(types.OCIImageIndex),
+}
+
+// promoteSource reads the manifest to promote, without any layer: through
+// BatchGetImage in ECR, a manifest GET elsewhere. Across repositories the
+// blobs are mounted from the source repository when the image is written.
+func (t *target) promoteSource(ctx context.Context) (*artifact, error) {
+	cfg := t.cfg
+	srcRepo := cfg.SourceRepository
+	if srcRepo == "" {
+		srcRepo = cfg.Repository
+	}
+	src := srcRepo + ":" + cfg.SourceTag
+	art := &artifact{}
+	if t.ecr {
+		out, err := t.deps.ECR.BatchGetImage(ctx, &ecr.BatchGetImageInput{
+			RegistryId: t.regID, RepositoryName: aws.String(srcRepo),
+			ImageIds:           []ecrtypes.ImageIdentifier{{ImageTag: aws.String(cfg.SourceTag)}},
+			AcceptedMediaTypes: manifestTypes,
+		})
+		var rnf *ecrtypes.RepositoryNotFoundException
+		switch {
+		case errors.As(err, &rnf):
+			return nil, exitcode.Failedf("promoting %s: repository %s does not exist; nothing promoted", src, srcRepo)
+		case err != nil:
+			return nil, awsErr("reading "+src+" (BatchGetImage)", err)
+		case len(out.Images) == 0:
+			reason := "not found"
+			if len(out.Failures) > 0 {
+				reason = fmt.Sprintf("%s: %s", out.Failures[0].FailureCode, aws.ToString(out.Failures[0].FailureReason))
+			}
+			return nil, exitcode.Failedf("promoting %s: %s; nothing promoted", src, reason)
+		}
+		art.raw = []byte(aws.ToString(out.Images[0].ImageManifest))
+		art.mediaType = types.MediaType(aws.ToString(out.Images[0].ImageManifestMediaType))
+	} else {
+		desc, err := remote.Get(t.registry.Repo(srcRepo).Tag(cfg.SourceTag), t.opts...)
+		if isNotFound(err) {
+			return nil, exitcode.Failedf("promoting %s: not found; nothing promoted", src)
+		}
+		if err != nil {
+			return nil, registryErr("reading "+src, err)
+		}
+		art.raw, art.mediaType = desc.Manifest, desc.MediaType
+	}
+	if art.mediaType == "" {
+		art.mediaType = mediaTypeOf(art.raw, types.OCIManifestSchema1)
+	}
+	digest, err := descriptorOf(art.raw)
+	if err != nil {
+		return nil, exitcode.Incompletef("promoting %s: %w", src, err)
+	}
+	art.digest = digest
+	t.deps.Log.Logf("promoting %s (%s, %s)", src, digest, art.mediaType)
+	if srcRepo == cfg.Repository {
+		art.inRepo = true
+		return art, nil
+	}
+	// Across repositories: the registry API copies the manifest(s) and
+	// mounts the blobs.
+	desc, err := remote.Get(t.registry.Repo(srcRepo).Digest(digest.String()), t.opts...)
+	if err != nil {
+		return nil, registryErr("reading "+srcRepo+"@"+digest.String(), err)
+	}
+	if desc.MediaType.IsIndex() {
+		art.index, err = desc.ImageIndex()
+	} else {
+		art.image, err = desc.Image()
+	}
+	if err != nil {
+		return nil, registryErr("reading "+srcRepo+"@"+digest.String(), err)
+	}
+	return art, nil
+}
