@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/metricsexport"
 	"github.com/mlship/mlship/internal/policygate"
 )
 
@@ -21,7 +22,8 @@ import (
 // actions/ and cmd/) and its command. Add a tool here when you add its
 // action.yml.
 var tools = map[string]func() *command.Command{
-	"policy-gate": policygate.Command,
+	"policy-gate":    policygate.Command,
+	"metrics-export": metricsexport.Command,
 }
 
 // actionFile is the part of action.yml these tests read.
