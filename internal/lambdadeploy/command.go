@@ -1,0 +1,191 @@
+// Package lambdadeploy is the lambda-deploy tool: it deploys a container
+// image to a Lambda function the way a careful engineer would by hand. It
+// checks that the image exists in ECR, updates the code and merges
+// environment variables (with RevisionId, so a concurrent change is never
+// overwritten), waits with the SDK waiters, publishes a version, shifts an
+// alias to it all at once, as a canary or linearly, smoke-invokes it and
+// watches CloudWatch alarms between steps, and rolls back on a failed check.
+package lambdadeploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/urfave/cli/v2"
+
+	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/exitcode"
+)
+
+// Name is the tool's name.
+const Name = "lambda-deploy"
+
+// Command is the lambda-deploy command line.
+func Command() *command.Command {
+	return newCommand(awsClients)
+}
+
+// clientsFunc builds the AWS clients a run needs; tests swap it.
+type clientsFunc func(ctx context.Context, region string) (Deps, error)
+
+func awsClients(ctx context.Context, region string) (Deps, error) {
+	cfg, err := awsconfig.Load(ctx, Name, region)
+	if err != nil {
+		return Deps{}, err
+	}
+	return Deps{
+		Lambda:     lambda.NewFromConfig(cfg),
+		CloudWatch: cloudwatch.NewFromConfig(cfg),
+		ECR:        ecr.NewFromConfig(cfg),
+		SSM:        ssm.NewFromConfig(cfg),
+		Region:     cfg.Region,
+		Timing:     DefaultTiming(),
+	}, nil
+}
+
+func newCommand(clients clientsFunc) *command.Command {
+	outs := make([]command.OutputSpec, 0, len(outputSpecs))
+	for _, s := range outputSpecs {
+		outs = append(outs, command.OutputSpec{Name: s.name, Description: s.desc})
+	}
+	return &command.Command{
+		Name:  Name,
+		Usage: "deploy a container image to a Lambda function: update, wait, publish, shift an alias with checks, roll back",
+		Description: `Checks that the image exists in ECR, then updates the function's code and
+merges environment variables into the existing ones (nothing is removed
+unless --unset names it). Every change carries the RevisionId read at the
+start, so a change made meanwhile by someone else (another deploy) is
+reported (exit 1), never overwritten. It waits for each update with the SDK
+waiters, retrying with backoff while another update is in progress, fails
+with Lambda's reason when an update ends Failed, and publishes a version.
+
+With --alias, traffic moves to the new version all at once, as a canary
+(--percent for --interval, then all) or linearly (--percent more every
+--interval), through the alias's weighted routing; at the end the alias has
+no routing left. A smoke invocation (--payload, checked with --expect-status
+and --expect) runs before the version takes traffic and after each shift,
+and the --alarm alarms are read between steps. When a check fails, the alias
+goes back to the previous version with no routing (without an alias,
+$LATEST gets its previous image and variables back), unless --no-rollback.
+
+The state before the deploy is written as JSON (previous-state-file) before
+anything is changed. --dry-run reads everything and prints the plan.`,
+		Examples: `lambda-deploy --function pricing-api --image-uri 123456789012.dkr.ecr.us-east-1.amazonaws.com/pricing:v42 \
+    --env ENVIRONMENT=prod --env VERSION=v42 --payload '{"item":"A1"}' --expect-status 200
+lambda-deploy --function credit-model --alias live --repository credit-inference --tag ${GITHUB_RUN_ID} \
+    --strategy canary --percent 10 --interval 5m --alarm credit-model-errors \
+    --payload @test_event.json --expect body.approved=true
+lambda-deploy --function pricing-api --alias prod --repository pricing --tag-parameter /pricing/image-tag \
+    --strategy linear --percent 25 --interval 1m --secret-env API_KEY=${API_KEY} --dry-run`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "function", Usage: "function `NAME` or ARN", Required: true},
+			&cli.StringFlag{Name: "alias", Usage: "alias `NAME` to move to the new version (created when missing); without it only $LATEST is updated and a version published"},
+			&cli.StringFlag{Name: "image-uri", Usage: "image to deploy, `URI` <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> (or @sha256:<digest>)"},
+			&cli.StringFlag{Name: "repository", Usage: "ECR repository `NAME` or URI, with --tag or --tag-parameter"},
+			&cli.StringFlag{Name: "tag", Usage: "image `TAG` in --repository"},
+			&cli.StringFlag{Name: "tag-parameter", Usage: "SSM parameter `NAME` holding the tag (or, without --repository, the whole image URI)"},
+			&cli.StringSliceFlag{Name: "env", Usage: "environment variable `KEY=VALUE` to set, merged into the existing ones (repeatable)"},
+			&cli.StringSliceFlag{Name: "secret-env", Usage: "like --env, but the value is masked and never printed (repeatable)"},
+			&cli.StringSliceFlag{Name: "unset", Usage: "environment variable `KEY` to remove (repeatable)"},
+			&cli.StringFlag{Name: "strategy", Value: AllAtOnce, Usage: "how the alias moves: all-at-once, canary or linear"},
+			&cli.Float64Flag{Name: "percent", Usage: "traffic `PERCENT` of the canary, or added at each linear step (default 10)"},
+			&cli.DurationFlag{Name: "interval", Usage: "how long each canary or linear share is held and watched (default 5m canary, 1m linear)"},
+			&cli.DurationFlag{Name: "bake-time", Usage: "how long to keep watching the alarms after the new version takes all traffic (default 0)"},
+			&cli.StringFlag{Name: "payload", Usage: "JSON `EVENT` for the smoke invocation, or @FILE"},
+			&cli.IntFlag{Name: "expect-status", Usage: "the smoke response's statusCode field must be `STATUS` (proxy-integration responses)"},
+			&cli.StringSliceFlag{Name: "expect", Usage: "the smoke response must have `FIELD=VALUE`, FIELD a dotted path (body.x enters a JSON body) and VALUE JSON or text (repeatable)"},
+			&cli.StringSliceFlag{Name: "alarm", Usage: "CloudWatch alarm `NAME` (metric or composite) that must not fire during the deploy (repeatable)"},
+			&cli.BoolFlag{Name: "require-alarms-ok", Usage: "refuse to deploy while an --alarm is already firing (default: report it and go on)"},
+			&cli.BoolFlag{Name: "no-rollback", Usage: "on a failed check, leave the alias and function as they are for inspection"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "read everything and print the plan without changing anything"},
+			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "how long to wait for each Lambda update, including for another one in progress to finish"},
+			&cli.StringFlag{Name: "response-file", Usage: "write the smoke response to `PATH` (default: a new file in RUNNER_TEMP or the temporary directory)"},
+			&cli.StringFlag{Name: "state-file", Usage: "write the previous-state JSON to `PATH` (default: a new file in RUNNER_TEMP or the temporary directory)"},
+			awsconfig.RegionFlag(),
+		},
+		Outputs: outs,
+		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
+			if c.NArg() > 0 {
+				return nil, exitcode.BadInputf("unexpected argument %q: every input is an option (see --help)", c.Args().First())
+			}
+			cfg := &Config{
+				Function:        c.String("function"),
+				Alias:           c.String("alias"),
+				ImageURI:        c.String("image-uri"),
+				Repository:      c.String("repository"),
+				Tag:             c.String("tag"),
+				TagParameter:    c.String("tag-parameter"),
+				EnvArgs:         c.StringSlice("env"),
+				SecretEnvArgs:   c.StringSlice("secret-env"),
+				Unset:           c.StringSlice("unset"),
+				Strategy:        c.String("strategy"),
+				Percent:         c.Float64("percent"),
+				Interval:        c.Duration("interval"),
+				BakeTime:        c.Duration("bake-time"),
+				PayloadArg:      c.String("payload"),
+				ExpectStatus:    c.Int("expect-status"),
+				ExpectArgs:      c.StringSlice("expect"),
+				Alarms:          c.StringSlice("alarm"),
+				RequireAlarmsOK: c.Bool("require-alarms-ok"),
+				NoRollback:      c.Bool("no-rollback"),
+				DryRun:          c.Bool("dry-run"),
+				Timeout:         c.Duration("timeout"),
+				ResponseFile:    c.String("response-file"),
+				StateFile:       c.String("state-file"),
+			}
+			// Secret values are masked before anything can print them,
+			// even a validation error.
+			for _, a := range cfg.SecretEnvArgs {
+				if _, v, ok := cutEnv(a); ok {
+					rt.Mask(v)
+				}
+			}
+			if err := cfg.Validate(); err != nil {
+				return nil, err
+			}
+			deps, err := clients(ctx, c.String("region"))
+			if err != nil {
+				return nil, err
+			}
+			if err := cfg.CheckRegion(deps.Region); err != nil {
+				return nil, err
+			}
+			tmp := tempDir(rt.Getenv)
+			if cfg.ResponseFile == "" && cfg.Payload != nil {
+				cfg.ResponseFile = filepath.Join(tmp, "lambda-deploy-"+fileSafe(cfg.funcParts.name)+"-response.json")
+			}
+			if cfg.StateFile == "" && !cfg.DryRun {
+				cfg.StateFile = filepath.Join(tmp, "lambda-deploy-"+fileSafe(cfg.funcParts.name)+"-previous.json")
+			}
+			deps.Log = rt
+			return Run(ctx, cfg, deps)
+		},
+	}
+}
+
+func cutEnv(arg string) (string, string, bool) {
+	for i := 0; i < len(arg); i++ {
+		if arg[i] == '=' {
+			return arg[:i], arg[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+func tempDir(getenv func(string) string) string {
+	if d := getenv("RUNNER_TEMP"); d != "" {
+		return d
+	}
+	return os.TempDir()
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+func fileSafe(s string) string { return unsafeChars.ReplaceAllString(s, "_") }

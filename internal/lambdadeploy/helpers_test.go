@@ -1,0 +1,246 @@
+package lambdadeploy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/mlship/mlship/internal/ecrfake"
+	"github.com/mlship/mlship/internal/lambdafake"
+)
+
+const (
+	registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+	imgV1    = registry + "/app:v1"
+	imgV2    = registry + "/app:v2"
+	imgV3    = registry + "/app:v3"
+)
+
+// world is a fake AWS account: ECR with images app:v1..v3, a function fn
+// running app:v1 with version 1 published and alias live on it, alarms and
+// SSM parameters.
+type world struct {
+	t      *testing.T
+	lambda *lambdafake.Lambda
+	alarms *lambdafake.Alarms
+	ecr    *ecrfake.Fake
+	ssm    *fakeSSM
+	log    *testLog
+	base   int // calls made while setting up
+
+	mu      sync.Mutex
+	deleted map[string]bool // image URIs deleted from ECR after the deploy checked them
+	slept   []time.Duration
+	onSleep func(n int, d time.Duration) // runs on every hold/backoff sleep
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{t: t, ecr: ecrfake.New(), alarms: lambdafake.NewAlarms(), ssm: &fakeSSM{params: map[string]string{}},
+		log: &testLog{t: t}, deleted: map[string]bool{}}
+	for i, tag := range []string{"v1", "v2", "v3"} {
+		if _, err := w.ecr.AddImage("app", manifest(i), tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.lambda = lambdafake.New()
+	w.lambda.UpdateDuration = 20 * time.Millisecond
+	w.lambda.ResolveImage = w.resolve
+	w.lambda.AddFunction(lambdafake.FunctionSpec{Name: "fn", ImageURI: imgV1, Env: map[string]string{"MODEL_PATH": "/opt/model", "THRESHOLD": "0.5"}})
+	ctx := context.Background()
+	if _, err := w.lambda.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("fn")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.lambda.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	w.base = len(w.lambda.Calls())
+	return w
+}
+
+func manifest(n int) []byte {
+	return fmt.Appendf(nil, `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%064x","size":%d},"layers":[]}`, n+1, 10+n)
+}
+
+// resolve tells the fake Lambda what ECR holds: Lambda pulls the image
+// from ECR, so an image missing there makes an update fail.
+func (w *world) resolve(uri string) (string, bool) {
+	w.mu.Lock()
+	gone := w.deleted[uri]
+	w.mu.Unlock()
+	if gone {
+		return "", false
+	}
+	ref, err := ParseImageURI(uri)
+	if err != nil {
+		return "", false
+	}
+	id := ecrtypes.ImageIdentifier{}
+	if ref.Tag != "" {
+		id.ImageTag = aws.String(ref.Tag)
+	}
+	if ref.Digest != "" {
+		id.ImageDigest = aws.String(ref.Digest)
+	}
+	out, err := w.ecr.DescribeImages(context.Background(), &ecr.DescribeImagesInput{RepositoryName: aws.String(ref.Repository), ImageIds: []ecrtypes.ImageIdentifier{id}})
+	if err != nil {
+		return "", false
+	}
+	for _, d := range out.ImageDetails {
+		w.mu.Lock()
+		gone := w.deleted[registry+"/"+ref.Repository+"@"+aws.ToString(d.ImageDigest)]
+		w.mu.Unlock()
+		if gone {
+			return "", false
+		}
+	}
+	return aws.ToString(out.ImageDetails[0].ImageDigest), true
+}
+
+// deleteImage makes an image (by tag URI and by digest) unavailable to
+// Lambda, as deleting it from ECR would.
+func (w *world) deleteImage(uri string) {
+	digest, ok := w.resolve(uri)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.deleted[uri] = true
+	if ok {
+		ref, _ := ParseImageURI(uri)
+		w.deleted[registry+"/"+ref.Repository+"@"+digest] = true
+	}
+}
+
+func (w *world) digest(tag string) string {
+	d, ok := w.ecr.TagDigest("app", tag)
+	if !ok {
+		w.t.Fatalf("no app:%s", tag)
+	}
+	return d
+}
+
+func (w *world) sleep(ctx context.Context, d time.Duration) error {
+	w.mu.Lock()
+	w.slept = append(w.slept, d)
+	n := len(w.slept)
+	hook := w.onSleep
+	w.mu.Unlock()
+	if hook != nil {
+		hook(n, d)
+	}
+	return ctx.Err()
+}
+
+func (w *world) sleeps() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Duration(nil), w.slept...)
+}
+
+func (w *world) deps() Deps {
+	return Deps{
+		Lambda: w.lambda, CloudWatch: w.alarms, ECR: w.ecr, SSM: w.ssm, Region: "us-east-1", Log: w.log,
+		Timing: Timing{
+			PollMin: time.Millisecond, PollMax: 5 * time.Millisecond,
+			ConflictMin: time.Millisecond, ConflictMax: 5 * time.Millisecond,
+			AlarmEvery: 30 * time.Second, Sleep: w.sleep,
+		},
+	}
+}
+
+// run validates cfg and deploys it.
+func (w *world) run(cfg *Config) (*Result, error) {
+	w.t.Helper()
+	if err := cfg.Validate(); err != nil {
+		w.t.Fatalf("validate: %v", err)
+	}
+	return Run(context.Background(), cfg, w.deps())
+}
+
+func (w *world) alias() (version string, weights map[string]float64) {
+	a, ok := w.lambda.Alias("fn", "live")
+	if !ok {
+		return "", nil
+	}
+	if a.RoutingConfig != nil {
+		weights = a.RoutingConfig.AdditionalVersionWeights
+	}
+	return aws.ToString(a.FunctionVersion), weights
+}
+
+// calls returns the Lambda calls made since the world was set up.
+func (w *world) calls() []lambdafake.Call { return w.lambda.Calls()[w.base:] }
+
+// mutating returns the operations of the calls since set-up that could
+// change something.
+func (w *world) mutating() []string {
+	var ops []string
+	for _, c := range w.calls() {
+		if c.Mutating() {
+			ops = append(ops, c.Op)
+		}
+	}
+	return ops
+}
+
+// okHandler answers like a proxy-integration function that works.
+func okHandler(_ context.Context, req lambdafake.InvokeRequest) lambdafake.InvokeResult {
+	return lambdafake.InvokeResult{Payload: []byte(`{"statusCode": 200, "body": "{\"approved\": true, \"image\": \"` + req.ImageURI + `\"}"}`)}
+}
+
+// brokenOn fails invocations of the given image.
+func brokenOn(image string) lambdafake.Handler {
+	return func(ctx context.Context, req lambdafake.InvokeRequest) lambdafake.InvokeResult {
+		if req.ImageURI == image {
+			return lambdafake.InvokeResult{FunctionError: "Unhandled", Payload: []byte(`{"errorType":"KeyError","errorMessage":"'model'"}`), Log: "START\nTraceback: KeyError 'model'\nEND"}
+		}
+		return okHandler(ctx, req)
+	}
+}
+
+type testLog struct {
+	t  *testing.T
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *testLog) Logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(&l.b, format+"\n", args...)
+}
+
+func (l *testLog) Warningf(format string, args ...any) { l.Logf("warning: "+format, args...) }
+
+func (l *testLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// fakeSSM is SSM's GetParameter.
+type fakeSSM struct {
+	mu     sync.Mutex
+	params map[string]string
+	calls  int
+}
+
+func (s *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	v, ok := s.params[aws.ToString(in.Name)]
+	if !ok {
+		return nil, &ssmtypes.ParameterNotFound{Message: aws.String("")}
+	}
+	return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Name: in.Name, Value: aws.String(v), Type: ssmtypes.ParameterTypeString}}, nil
+}
