@@ -77,7 +77,9 @@ func TestAllAtOnce(t *testing.T) {
 func TestSecondRunChangesNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	cfg := func() *Config { return &Config{Function: "fn", Alias: "live", ImageURI: imgV2, EnvArgs: []string{"THRESHOLD=0.5", "STAGE=prod"}} }
+	cfg := func() *Config {
+		return &Config{Function: "fn", Alias: "live", ImageURI: imgV2, EnvArgs: []string{"THRESHOLD=0.5", "STAGE=prod"}}
+	}
 	if _, err := w.run(cfg()); err != nil {
 		t.Fatal(err)
 	}
@@ -714,7 +716,6 @@ func TestCancelledMidCanaryRollsBack(t *testing.T) {
 		t.Errorf("alias = %s %v", v, wts)
 	}
 }
-
 
 // heldReads holds the first two GetFunction answers until both have been
 // read, so that two deploys start from the same revision.
