@@ -180,6 +180,9 @@ var fixedOutputs = []string{"metrics", "metrics-file", "report-urls", "report-ur
 // a name that does not start with a letter or "_" gets a "_" in front
 // ("eval/f1@5" -> "eval_f1_5", "1st" -> "_1st").
 func OutputName(name string) string {
+	if validOutputName(name) {
+		return name
+	}
 	var b strings.Builder
 	for i, r := range name {
 		ok := r < 0x80 && (r == '_' || r == '-' || r == '.' || isDigit(byte(r)) || isLetter(byte(r)))
@@ -196,6 +199,18 @@ func OutputName(name string) string {
 		}
 	}
 	return b.String()
+}
+
+func validOutputName(s string) bool {
+	if s == "" || !(s[0] == '_' || isLetter(s[0])) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c == '_' || c == '-' || c == '.' || isDigit(c) || isLetter(c)) {
+			return false
+		}
+	}
+	return true
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -99,6 +99,7 @@ func (p *parser) add(name, value string, kind Kind, line int) error {
 // "export " prefix is allowed, values may be quoted with ' (literal) or "
 // (with \" \\ \n \t \r \$ escapes), and an unquoted value ends at " #".
 func (p *parser) env(data []byte) error {
+	p.out = make([]Metric, 0, bytes.Count(data, []byte{'\n'})+1)
 	line := 0
 	for len(data) > 0 {
 		line++
@@ -247,6 +248,9 @@ func (p *parser) jsonObject(dec *json.Decoder, prefix string) error {
 		}
 		key, _ := tok.(string)
 		line := p.lineAt(dec.InputOffset())
+		if key == "" {
+			return p.errorf(line, "empty metric name")
+		}
 		if err := p.jsonValue(dec, prefix+key, line); err != nil {
 			return err
 		}
@@ -384,6 +388,9 @@ func (p *parser) yamlNode(n *yaml.Node, name string, depth int) error {
 			}
 			if k.ShortTag() == "!!merge" {
 				return p.errorf(k.Line, "YAML merge keys (<<) are not supported")
+			}
+			if k.Value == "" {
+				return p.errorf(k.Line, "empty metric name")
 			}
 			if err := p.yamlNode(v, prefix+k.Value, depth+1); err != nil {
 				return err

@@ -84,6 +84,8 @@ func TestParseErrors(t *testing.T) {
 		{"m.yaml", "a: 1\n---\nb: 2\n", `m.yaml:2: a second YAML document: put all metrics in one mapping`},
 		{"m.yaml", "base: &b {x: 1}\nm:\n  <<: *b\n", `m.yaml:3: YAML merge keys (<<) are not supported`},
 		{"m.yaml", "? [a, b]\n: 1\n", `m.yaml:1: a metric name must be a plain string`},
+		{"m.yaml", "a:\n  \"\": 1\n", `m.yaml:2: empty metric name`},
+		{"m.json", "{\"a\": {\n\"\": 1}}", `m.json:2: empty metric name`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

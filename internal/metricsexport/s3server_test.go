@@ -26,7 +26,7 @@ import (
 // bucket.localhost through a dialer that sends every *.localhost to
 // 127.0.0.1, so the Host header really carries the bucket.
 type s3Server struct {
-	t           *testing.T
+	t           testing.TB
 	URL         string // http://localhost:port
 	backend     *s3mem.Backend
 	virtualHost bool
@@ -40,7 +40,7 @@ type s3Server struct {
 	before func(*http.Request)
 }
 
-func newS3Server(t *testing.T, virtualHost bool, buckets ...string) *s3Server {
+func newS3Server(t testing.TB, virtualHost bool, buckets ...string) *s3Server {
 	t.Helper()
 	s := &s3Server{t: t, backend: s3mem.New(), virtualHost: virtualHost}
 	for _, b := range buckets {
