@@ -248,15 +248,15 @@ func uploadAll(ctx context.Context, client S3API, presigner Presigner, bucket st
 	for i, f := range files {
 		g.Go(func() error {
 			r, err := uploadOne(ctx, client, presigner, bucket, f, presignFor)
-			if err != nil {
-				mu.Lock()
+			// The log is one writer: one goroutine at a time.
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
 				errs = append(errs, fmt.Errorf("uploading %s to s3://%s/%s: %w", f.path, bucket, f.key, err))
-				mu.Unlock()
-				return nil
-			}
-			if r.Unchanged {
+			case r.Unchanged:
 				log.Logf("%s is already at %s", f.path, r.URI)
-			} else {
+			default:
 				log.Logf("uploaded %s to %s (%s)", f.path, r.URI, r.ContentType)
 			}
 			reports[i] = r
