@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -494,11 +495,19 @@ func immutableErr(repo name.Repository, tag, current, digest string) error {
 func (t *target) write(ctx context.Context, art *artifact) error {
 	ref := t.repo.Digest(art.digest.String())
 	t.deps.Log.Logf("pushing %s (%s)", ref, art.mediaType)
+	opts := t.opts
+	if art.mounted {
+		// Blobs mounted from another repository of the registry move no
+		// data, so one at a time costs little; and go-containerregistry
+		// v0.20.6 replaces its HTTP client without a lock when it adds the
+		// source repository's pull scope, racing with concurrent uploads.
+		opts = append(slices.Clone(opts), remote.WithJobs(1))
+	}
 	var err error
 	if art.index != nil {
-		err = remote.WriteIndex(ref, art.index, t.opts...)
+		err = remote.WriteIndex(ref, art.index, opts...)
 	} else {
-		err = remote.Write(ref, art.image, t.opts...)
+		err = remote.Write(ref, art.image, opts...)
 	}
 	if err != nil {
 		return registryErr("pushing "+ref.String(), err)

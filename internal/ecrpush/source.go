@@ -33,7 +33,10 @@ type artifact struct {
 	digest    v1.Hash
 	// inRepo: the manifest and its blobs are in the target repository
 	// already (promotion within one repository); nothing is written.
-	inRepo  bool
+	inRepo bool
+	// mounted: the blobs come from another repository of the same
+	// registry and are mounted, not uploaded.
+	mounted bool
 	cleanup func()
 }
 
@@ -295,6 +298,7 @@ func (t *target) promoteSource(ctx context.Context) (*artifact, error) {
 	}
 	// Across repositories: the registry API copies the manifest(s) and
 	// mounts the blobs.
+	art.mounted = true
 	desc, err := remote.Get(t.registry.Repo(srcRepo).Digest(digest.String()), t.opts...)
 	if err != nil {
 		return nil, registryErr("reading "+srcRepo+"@"+digest.String(), err)
