@@ -3,7 +3,6 @@ package metricsexport
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -145,7 +144,7 @@ func (r *Result) Summary() string {
 	if len(r.Reports) > 0 {
 		b.WriteString("\n**Reports**\n\n")
 		for _, rep := range r.Reports {
-			fmt.Fprintf(&b, "- [%s](%s) (%s)\n", md(filepath.Base(rep.File)), linkURL(rep.URL), md(rep.URI))
+			fmt.Fprintf(&b, "- [%s](%s) (%s)\n", md(rep.Name), linkURL(rep.URL), md(rep.URI))
 		}
 	}
 	if cw := r.CloudWatch; cw != nil && cw.Requests > 0 {

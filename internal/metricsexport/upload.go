@@ -50,7 +50,9 @@ const shaMetadata = "sha256"
 
 // Report is one report file uploaded (or found already uploaded) to S3.
 type Report struct {
-	File        string `json:"file"`
+	File string `json:"file"`
+	// Name is the key without the prefix: the file's path in the upload.
+	Name        string `json:"name"`
 	Key         string `json:"key"`
 	URI         string `json:"uri"` // s3://bucket/key
 	URL         string `json:"url"` // virtual-hosted or presigned URL
@@ -63,8 +65,8 @@ type Report struct {
 }
 
 type uploadFile struct {
-	path, key, contentType, sha string
-	size                        int64
+	path, name, key, contentType, sha string
+	size                              int64
 }
 
 // planUploads expands the --upload arguments and gives each file its key:
@@ -86,12 +88,13 @@ func planUploads(args []string, prefix string) ([]uploadFile, error) {
 	var files []uploadFile
 	byKey := map[string]int{}
 	add := func(p, rel string) error {
-		key := prefix + filepath.ToSlash(rel)
+		name := filepath.ToSlash(rel)
+		key := prefix + name
 		f, err := hashFile(p)
 		if err != nil {
 			return err
 		}
-		f.key = key
+		f.name, f.key = name, key
 		if i, ok := byKey[key]; ok {
 			if files[i].sha == f.sha {
 				return nil // the same file, or the same content, named twice
@@ -279,7 +282,7 @@ func uploadAll(ctx context.Context, client S3API, presigner Presigner, bucket st
 }
 
 func uploadOne(ctx context.Context, client S3API, presigner Presigner, bucket string, f uploadFile, presignFor time.Duration) (*Report, error) {
-	r := &Report{File: f.path, Key: f.key, URI: "s3://" + bucket + "/" + f.key, ContentType: f.contentType, Size: f.size, SHA256: f.sha}
+	r := &Report{File: f.path, Name: f.name, Key: f.key, URI: "s3://" + bucket + "/" + f.key, ContentType: f.contentType, Size: f.size, SHA256: f.sha}
 	// A HEAD that fails for any reason (not found, no permission to read)
 	// just means the file is uploaded.
 	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &f.key})

@@ -100,6 +100,11 @@ func TestUploadAddressing(t *testing.T) {
 			if !slices.Equal(keys, want) {
 				t.Fatalf("keys\n got %q\nwant %q", keys, want)
 			}
+			for _, r := range reports {
+				if "runs/42/"+r.Name != r.Key {
+					t.Errorf("report %s is named %s", r.Key, r.Name)
+				}
+			}
 
 			// Every request carried the bucket where the addressing style puts it.
 			for _, r := range srv.Requests("PUT") {
