@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/ecrpush"
 	"github.com/mlship/mlship/internal/lambdadeploy"
 	"github.com/mlship/mlship/internal/metricsexport"
 	"github.com/mlship/mlship/internal/policygate"
@@ -26,6 +27,7 @@ var tools = map[string]func() *command.Command{
 	"policy-gate":    policygate.Command,
 	"metrics-export": metricsexport.Command,
 	"lambda-deploy":  lambdadeploy.Command,
+	"ecr-push":       ecrpush.Command,
 }
 
 // actionFile is the part of action.yml these tests read.
