@@ -39,7 +39,11 @@ func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "docker" {
 		os.Exit(fakeDocker(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if benchTmpDir != "" {
+		os.RemoveAll(benchTmpDir)
+	}
+	os.Exit(code)
 }
 
 func fakeDocker(args []string) int {
