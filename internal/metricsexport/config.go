@@ -261,17 +261,15 @@ func ParseRule(s string) (Rule, error) {
 		t := strings.TrimSpace(parts[len(parts)-1])
 		num, rel := strings.CutSuffix(t, "%")
 		if !looksNumeric(num) || exponentTooLarge(num) {
-			return bad("tolerance " + strconvQuote(t) + " is not a number (0.01) or a percentage (2%)")
+			return bad("tolerance " + strconv.Quote(t) + " is not a number (0.01) or a percentage (2%)")
 		}
 		if _, ok := r.Tolerance.SetString(num); !ok || r.Tolerance.Sign() < 0 {
-			return bad("tolerance " + strconvQuote(t) + " must not be negative")
+			return bad("tolerance " + strconv.Quote(t) + " must not be negative")
 		}
 		r.Relative, r.text = rel, t
 	}
 	return r, nil
 }
-
-func strconvQuote(s string) string { return strconv.Quote(s) }
 
 // parseDuration is time.ParseDuration that also takes days ("7d").
 func parseDuration(s string) (time.Duration, error) {

@@ -146,10 +146,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	for _, f := range failures {
 		res.Failures = append(res.Failures, f.Error())
 	}
-	if len(failures) > 0 {
-		return res, exitcode.Wrap(exitcode.Incomplete, errors.Join(failures...))
-	}
 
+	// An upload or request that failed (exit 3) outweighs a regression
+	// (exit 1); the message tells both.
 	if res.Regressed {
 		var msgs []string
 		for _, c := range res.Comparisons {
@@ -158,13 +157,20 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 			}
 		}
 		if cfg.FailOnRegression {
-			return res, exitcode.Failedf("regression against %s: %s", cfg.Baseline, strings.Join(msgs, "; "))
-		}
-		for _, m := range msgs {
-			log.Warningf("regression against %s: %s", cfg.Baseline, m)
+			failures = append(failures, exitcode.Failedf("regression against %s: %s", cfg.Baseline, strings.Join(msgs, "; ")))
+		} else {
+			for _, m := range msgs {
+				log.Warningf("regression against %s: %s", cfg.Baseline, m)
+			}
 		}
 	}
-	return res, nil
+	switch len(failures) {
+	case 0:
+		return res, nil
+	case 1:
+		return res, failures[0]
+	}
+	return res, errors.Join(failures...)
 }
 
 type cloudWatchPlan struct {
