@@ -1,0 +1,14 @@
+// Command image-scan scans a container image with embedded Trivy and/or
+// reads ECR's scan findings, behind one severity gate.
+package main
+
+import (
+	"os"
+
+	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/imagescan"
+)
+
+func main() {
+	os.Exit(imagescan.Command().Main(os.Args, command.OSEnv()))
+}

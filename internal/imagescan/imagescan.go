@@ -1,0 +1,505 @@
+// Package imagescan is the image-scan tool: it scans a container image
+// with Trivy embedded as a library (no Trivy binary, no Docker) and/or
+// reads Amazon ECR's own scan findings (basic scan on push or enhanced
+// scanning), judges every finding with one severity gate and writes SARIF,
+// JSON and a summary with the same shape for both scanners.
+package imagescan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aquasecurity/trivy/pkg/types"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/mlship/mlship/internal/exitcode"
+)
+
+// Scanners.
+const (
+	ScannerTrivy = "trivy"
+	ScannerECR   = "ecr"
+	ScannerBoth  = "both"
+)
+
+// Config is everything one scan needs.
+type Config struct {
+	Image     string // image reference in a registry
+	OCILayout string // OCI image layout directory
+	Tarball   string // `docker save` tarball
+	Platform  string // OS/ARCH[/VARIANT] picked from an index
+
+	Scanner       string // trivy, ecr or both
+	FailOn        string // lowest failing severity, or NONE
+	IgnoreUnfixed bool
+	IgnoreFile    string
+
+	CacheDir       string   // Trivy's cache: db/ and the layer cache
+	SkipDBUpdate   bool     // use the database in CacheDir as it is
+	DBRepositories []string // where the database comes from, in order
+
+	Timeout time.Duration
+	Region  string
+
+	SARIFFile, JSONFile, SummaryFile string
+}
+
+// validated is a Config after Validate: parsed forms of its values.
+type validated struct {
+	Config
+	ref      name.Reference // nil without --image
+	ecr      ecrRef
+	isECR    bool
+	platform v1.Platform
+	failOn   string
+	rules    []*IgnoreRule
+}
+
+func (c *validated) trivy() bool { return c.Scanner == ScannerTrivy || c.Scanner == ScannerBoth }
+func (c *validated) ecrScan() bool {
+	return c.Scanner == ScannerECR || c.Scanner == ScannerBoth
+}
+
+// Validate checks the configuration before any network call: exit 2 with
+// one line naming the input and what is wrong.
+func (c Config) Validate() error {
+	_, err := c.validate()
+	return err
+}
+
+func (c Config) validate() (*validated, error) {
+	v := &validated{Config: c}
+	v.Scanner = strings.ToLower(strings.TrimSpace(c.Scanner))
+	if v.Scanner == "" {
+		v.Scanner = ScannerTrivy
+	}
+	if !slices.Contains([]string{ScannerTrivy, ScannerECR, ScannerBoth}, v.Scanner) {
+		return nil, exitcode.BadInputf("--scanner %q: want trivy, ecr or both", c.Scanner)
+	}
+	var err error
+	if v.failOn, err = parseFailOn(c.FailOn); err != nil {
+		return nil, err
+	}
+	sources := 0
+	for _, s := range []string{c.Image, c.OCILayout, c.Tarball} {
+		if s != "" {
+			sources++
+		}
+	}
+	if c.Image != "" {
+		ref, err := name.ParseReference(c.Image)
+		if err != nil {
+			return nil, exitcode.BadInputf("--image %q: not an image reference: %s", c.Image, strings.TrimPrefix(err.Error(), "could not parse reference: "+c.Image))
+		}
+		v.ref = ref
+		v.ecr, v.isECR = parseECR(ref)
+	}
+	switch {
+	case v.Scanner == ScannerTrivy && sources != 1:
+		return nil, exitcode.BadInputf("give exactly one image to scan: --image, --oci-layout or --tarball")
+	case v.ecrScan() && c.Image == "":
+		return nil, exitcode.BadInputf("--scanner %s needs --image naming the image in ECR (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG or @DIGEST)", v.Scanner)
+	case v.ecrScan() && !v.isECR:
+		return nil, exitcode.BadInputf("--image %q: --scanner %s reads ECR's findings, so the image must be in an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com/...)", c.Image, v.Scanner)
+	case v.Scanner == ScannerECR && sources != 1:
+		return nil, exitcode.BadInputf("--scanner ecr reads ECR's findings for --image; --oci-layout and --tarball are for Trivy")
+	case v.Scanner == ScannerBoth && c.OCILayout != "" && c.Tarball != "":
+		return nil, exitcode.BadInputf("give Trivy one local copy of the image: --oci-layout or --tarball, not both")
+	}
+	if c.OCILayout != "" {
+		if _, err := os.Stat(filepath.Join(c.OCILayout, "index.json")); err != nil {
+			return nil, exitcode.BadInputf("--oci-layout %s: not an OCI image layout (%s)", c.OCILayout, describeStatErr(err))
+		}
+	}
+	if c.Tarball != "" {
+		st, err := os.Stat(c.Tarball)
+		if err != nil {
+			return nil, exitcode.BadInputf("--tarball %s: %s", c.Tarball, describeStatErr(err))
+		}
+		if st.IsDir() {
+			return nil, exitcode.BadInputf("--tarball %s: is a directory (for an OCI layout use --oci-layout)", c.Tarball)
+		}
+	}
+	p := c.Platform
+	if p == "" {
+		p = "linux/amd64"
+	}
+	if v.platform, err = parsePlatform(p); err != nil {
+		return nil, exitcode.BadInputf("--platform %q: %v", c.Platform, err)
+	}
+	if c.IgnoreFile != "" {
+		if v.rules, err = loadIgnoreFile(c.IgnoreFile); err != nil {
+			return nil, err
+		}
+	}
+	if c.Timeout <= 0 {
+		return nil, exitcode.BadInputf("--timeout %s: must be more than zero", c.Timeout)
+	}
+	v.DBRepositories = nil
+	for _, r := range c.DBRepositories {
+		for _, s := range strings.Split(r, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			if _, err := name.ParseReference(s); err != nil {
+				return nil, exitcode.BadInputf("--db-repository %q: not a repository reference: %v", s, err)
+			}
+			v.DBRepositories = append(v.DBRepositories, s)
+		}
+	}
+	if len(v.DBRepositories) == 0 {
+		v.DBRepositories = slices.Clone(DefaultDBRepositories)
+	}
+	if v.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, exitcode.BadInputf("--cache-dir: not given and no user cache directory: %v", err)
+		}
+		v.CacheDir = filepath.Join(dir, "trivy")
+	}
+	for _, f := range []struct{ flag, path string }{{"sarif-file", c.SARIFFile}, {"json-file", c.JSONFile}, {"summary-file", c.SummaryFile}} {
+		if f.path == "" {
+			return nil, exitcode.BadInputf("--%s: must not be empty", f.flag)
+		}
+		if st, err := os.Stat(f.path); err == nil && st.IsDir() {
+			return nil, exitcode.BadInputf("--%s %s: is a directory", f.flag, f.path)
+		}
+	}
+	return v, nil
+}
+
+func describeStatErr(err error) string {
+	if errors.Is(err, os.ErrNotExist) {
+		return "no such file or directory"
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// Deps are what Run reaches the world through.
+type Deps struct {
+	// ECR returns an ECR client for region; it is called only when ECR is
+	// used (ECR scan findings, or an --image in ECR).
+	ECR func(ctx context.Context, region string) (ECRAPI, error)
+	// Transport carries registry requests (nil: the default).
+	Transport http.RoundTripper
+	// Now is the clock for ignore-file expiry (time.Now when nil).
+	Now func() time.Time
+	// PollMin and PollMax bound the wait between ECR scan status checks.
+	PollMin, PollMax time.Duration
+	// DBRetryDelay is the first wait after the database registry answered
+	// that it is rate limited.
+	DBRetryDelay time.Duration
+	// Logf prints progress, Warnf warnings; Mask hides a secret in logs.
+	Logf, Warnf func(string, ...any)
+	Mask        func(string)
+	// TrivyLog receives Trivy's own log records (warnings and errors are
+	// enough); nil discards them.
+	TrivyLog slog.Handler
+}
+
+func (d *Deps) defaults() {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.PollMin <= 0 {
+		d.PollMin = 5 * time.Second
+	}
+	if d.PollMax < d.PollMin {
+		d.PollMax = max(30*time.Second, d.PollMin)
+	}
+	if d.DBRetryDelay <= 0 {
+		d.DBRetryDelay = 2 * time.Second
+	}
+	for _, f := range []*func(string, ...any){&d.Logf, &d.Warnf} {
+		if *f == nil {
+			*f = func(string, ...any) {}
+		}
+	}
+	if d.Mask == nil {
+		d.Mask = func(string) {}
+	}
+	if d.TrivyLog == nil {
+		d.TrivyLog = slog.DiscardHandler
+	}
+}
+
+// Run scans, judges and writes the reports. A scan that could not finish
+// returns a Result with Complete false and Passed false, and an exit 3
+// error; failing findings return the Result and an exit 1 error.
+func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	v, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	deps.defaults()
+	ctx, cancel := context.WithTimeout(ctx, v.Timeout)
+	defer cancel()
+
+	res := &Result{
+		SchemaVersion: 1,
+		Image:         firstNonEmpty(v.Image, v.OCILayout, v.Tarball),
+		Scanners:      scannersOf(v),
+		FailOn:        v.failOn,
+		IgnoreUnfixed: v.IgnoreUnfixed,
+		ByScanner:     map[string]*ScannerSummary{},
+		Reports:       Reports{SARIF: v.SARIFFile, JSON: v.JSONFile, Summary: v.SummaryFile},
+	}
+
+	var ecrClient ECRAPI
+	var ecrOnce sync.Once
+	var ecrErr error
+	getECR := func() (ECRAPI, error) {
+		ecrOnce.Do(func() {
+			region := v.Region
+			if region == "" {
+				region = v.ecr.Region
+			}
+			ecrClient, ecrErr = deps.ECR(ctx, region)
+		})
+		return ecrClient, ecrErr
+	}
+
+	var (
+		wg        sync.WaitGroup
+		trivyRep  *types.Report
+		trivyErr  error
+		ecrRes    *ecrScan
+		ecrScnErr error
+	)
+	if v.ecrScan() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			api, err := getECR()
+			if err != nil {
+				ecrScnErr = err
+				return
+			}
+			ecrRes, ecrScnErr = ecrFindings(ctx, api, v.ecr, waitOptions{MinDelay: deps.PollMin, MaxDelay: deps.PollMax, Logf: deps.Logf})
+		}()
+	}
+	if v.trivy() {
+		trivyRep, res.TrivyDB, trivyErr = runTrivy(ctx, v, deps, getECR)
+	}
+	wg.Wait()
+
+	// Findings in report order: Trivy's results, then ECR's.
+	var findings []Finding
+	full := emptyImageReport(res.Image)
+	if trivyRep != nil {
+		full = *trivyRep
+		findings = append(findings, trivyFindings(*trivyRep)...)
+		res.ImageDigest = firstNonEmpty(digestOf(trivyRep.Metadata.RepoDigests))
+	}
+	if ecrRes != nil && ecrScnErr == nil {
+		er := ecrResult(v.ecr, ecrRes)
+		full.Results = append(full.Results, er)
+		findings = append(findings, ecrFindingsOf(v.ecr, ecrRes)...)
+	}
+	if ecrRes != nil {
+		res.ECR = ecrRes
+	}
+
+	var errs []error
+	if v.trivy() {
+		res.ByScanner[ScannerTrivy] = &ScannerSummary{Complete: trivyErr == nil, Version: trivyVersion()}
+		if trivyErr != nil {
+			errs = append(errs, trivyErr)
+		}
+	}
+	if v.ecrScan() {
+		res.ByScanner[ScannerECR] = &ScannerSummary{Complete: ecrScnErr == nil}
+		if ecrRes != nil {
+			res.ByScanner[ScannerECR].Status = ecrRes.Status
+		}
+		if ecrScnErr != nil {
+			errs = append(errs, ecrScnErr)
+		}
+	}
+	res.Complete = len(errs) == 0
+
+	g := judge(findings, v.rules, v.IgnoreUnfixed, v.failOn, deps.Now())
+	res.Findings = slices.Clone(findings)
+	sortFindings(res.Findings)
+	res.Ignored, res.Unfixed = g.Ignored, g.Unfixed
+	res.ExpiredIgnores, res.UnmatchedIgnores = g.Expired, g.Unmatched
+	for name, s := range res.ByScanner {
+		var mine []Finding
+		for _, f := range findings {
+			if f.Scanner == name {
+				mine = append(mine, f)
+			}
+		}
+		if s.Complete {
+			s.IssuesBySeverityCount, s.Total = tally(mine)
+		}
+	}
+	if res.Complete {
+		res.IssuesBySeverityCount, res.Total = g.Counts, g.Total
+		res.Passed = g.Passed
+	}
+	for _, r := range g.Expired {
+		deps.Warnf("ignore entry for %s expired on %s and no longer ignores it", r.ID, r.Expires)
+	}
+	for _, r := range g.Unmatched {
+		deps.Warnf("ignore entry for %s matches no finding; remove it if it is no longer needed", r.ID)
+	}
+
+	// Reports: written even for an incomplete scan, which the summary
+	// marks as such.
+	source := v.IgnoreFile
+	withIgn := withIgnored(full, findings, source)
+	var trivyPart, ecrPart *types.Report
+	if trivyRep != nil {
+		trivyPart = subReport(withIgn, func(r types.Result) bool { return isTrivyResult(r, trivyRep) })
+	}
+	if ecrRes != nil && ecrScnErr == nil {
+		ecrPart = subReport(withIgn, func(r types.Result) bool { return r.Target == ecrTarget(v.ecr, ecrRes) })
+	}
+	if err := writeJSON(ctx, v.JSONFile, withIgn); err != nil {
+		errs = append(errs, exitcode.Incompletef("writing the JSON report %s: %w", v.JSONFile, err))
+	}
+	if err := writeSARIF(ctx, v.SARIFFile, trivyPart, ecrPart); err != nil {
+		errs = append(errs, exitcode.Incompletef("writing the SARIF report %s: %w", v.SARIFFile, err))
+	}
+	if trivyPart == nil && ecrPart == nil {
+		res.Reports.SARIF = ""
+	}
+	if err := res.writeSummary(v.SummaryFile); err != nil {
+		errs = append(errs, exitcode.Incompletef("writing the summary %s: %w", v.SummaryFile, err))
+	}
+	if len(errs) > 0 {
+		res.Complete, res.Passed = false, false
+		res.IssuesBySeverityCount, res.Total = nil, 0
+		for _, e := range errs {
+			res.Errors = append(res.Errors, e.Error())
+		}
+		return res, errors.Join(errs...)
+	}
+	if !g.Passed {
+		return res, exitcode.Failedf("%s", failLine(g.Failing, v.failOn))
+	}
+	return res, nil
+}
+
+func isTrivyResult(r types.Result, trivyRep *types.Report) bool {
+	for _, t := range trivyRep.Results {
+		if t.Target == r.Target && t.Class == r.Class {
+			return true
+		}
+	}
+	return false
+}
+
+// runTrivy opens the image, makes sure of the database and scans.
+func runTrivy(ctx context.Context, v *validated, deps Deps, getECR func() (ECRAPI, error)) (*types.Report, *dbInfo, error) {
+	var img scanImage
+	var err error
+	switch {
+	case v.OCILayout != "":
+		img, err = openLayout(v.OCILayout, v.platform)
+		if err != nil {
+			return nil, nil, exitcode.BadInputf("--oci-layout: %v", err)
+		}
+	case v.Tarball != "":
+		img, err = openTarball(v.Tarball)
+		if err != nil {
+			return nil, nil, exitcode.BadInputf("--tarball: %v", err)
+		}
+	default:
+		auth := func(ctx context.Context, ref name.Reference) (authn.Authenticator, error) {
+			if r, ok := parseECR(ref); ok {
+				api, err := getECR()
+				if err != nil {
+					return nil, err
+				}
+				return ecrLogin(ctx, api, r.RegistryID, deps.Mask)
+			}
+			return authn.DefaultKeychain.Resolve(ref.Context())
+		}
+		deps.Logf("Pulling %s", v.ref)
+		img, err = openRemote(ctx, v.ref, v.platform, deps.Transport, auth)
+		if err != nil {
+			var ee *exitcode.Error
+			if errors.As(err, &ee) {
+				return nil, nil, err
+			}
+			return nil, nil, exitcode.Incompletef("%w", err)
+		}
+	}
+	o := dbOptions{
+		CacheDir: v.CacheDir, SkipUpdate: v.SkipDBUpdate, Repositories: v.DBRepositories,
+		Transport: deps.Transport, RetryDelay: deps.DBRetryDelay, Logf: deps.Logf,
+	}
+	info, err := ensureDB(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps.Logf("Scanning %s with Trivy %s (database updated %s)", img.Name(), trivyVersion(), info.UpdatedAt.Format(time.RFC3339))
+	rep, err := trivyScan(ctx, img, o, slog.New(deps.TrivyLog))
+	if err != nil {
+		return nil, &info, err
+	}
+	return &rep, &info, nil
+}
+
+func scannersOf(v *validated) []string {
+	switch v.Scanner {
+	case ScannerBoth:
+		return []string{ScannerTrivy, ScannerECR}
+	}
+	return []string{v.Scanner}
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func digestOf(repoDigests []string) string {
+	for _, d := range repoDigests {
+		if _, dg, ok := strings.Cut(d, "@"); ok {
+			return dg
+		}
+	}
+	return ""
+}
+
+// failLine is the one line that names the findings that failed the gate.
+func failLine(failing []Finding, failOn string) string {
+	const show = 5
+	parts := make([]string, 0, show)
+	sorted := slices.Clone(failing)
+	sortFindings(sorted)
+	for i, f := range sorted {
+		if i == show {
+			parts = append(parts, fmt.Sprintf("and %d more", len(sorted)-show))
+			break
+		}
+		parts = append(parts, f.String())
+	}
+	noun := "findings"
+	if len(failing) == 1 {
+		noun = "finding"
+	}
+	return fmt.Sprintf("%d %s at or above %s: %s", len(failing), noun, failOn, strings.Join(parts, ", "))
+}
