@@ -30,13 +30,14 @@ const (
 // running app:v1 with version 1 published and alias live on it, alarms and
 // SSM parameters.
 type world struct {
-	t      *testing.T
-	lambda *lambdafake.Lambda
-	alarms *lambdafake.Alarms
-	ecr    *ecrfake.Fake
-	ssm    *fakeSSM
-	log    *testLog
-	base   int // calls made while setting up
+	t       testing.TB
+	lambda  *lambdafake.Lambda
+	alarms  *lambdafake.Alarms
+	ecr     *ecrfake.Fake
+	ssm     *fakeSSM
+	log     *testLog
+	base    int // Lambda calls made while setting up
+	ecrBase int // ECR DescribeImages calls made while setting up
 
 	mu      sync.Mutex
 	deleted map[string]bool // image URIs deleted from ECR after the deploy checked them
@@ -44,7 +45,7 @@ type world struct {
 	onSleep func(n int, d time.Duration) // runs on every hold/backoff sleep
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, ecr: ecrfake.New(), alarms: lambdafake.NewAlarms(), ssm: &fakeSSM{params: map[string]string{}},
 		log: &testLog{t: t}, deleted: map[string]bool{}}
@@ -65,6 +66,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.base = len(w.lambda.Calls())
+	w.ecrBase = w.ecr.Calls("DescribeImages")
 	return w
 }
 
@@ -208,7 +210,7 @@ func brokenOn(image string) lambdafake.Handler {
 }
 
 type testLog struct {
-	t  *testing.T
+	t  testing.TB
 	mu sync.Mutex
 	b  strings.Builder
 }
