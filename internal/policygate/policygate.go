@@ -319,7 +319,7 @@ defined and not true. Built-in policies: ` + strings.Join(prefixed(Builtins()), 
 		Examples: `policy-gate --policy builtin:model-quality --param min_accuracy=0.9 \
   --param max_fairness_gap=21 --set accuracy=0.93 --set fairness_gap=12.5
 
-metrics-export --json metrics.env | policy-gate --policy policies/ --input -
+cat metrics.json | policy-gate --policy policies/ --input - --data thresholds.yaml
 
 policy-gate --policy policies/quality.rego --input metrics.json --mode warn`,
 		Flags: []cli.Flag{
