@@ -41,6 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
 )
 
 // Handler answers an invocation of a function version. A non-empty
@@ -888,4 +889,20 @@ func newRevision() string {
 	_, _ = rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// Throttled is the error Lambda returns to a caller over its request rate;
+// the SDK retries it. Return it from BeforeCall.
+func Throttled() error {
+	return &types.TooManyRequestsException{Message: aws.String("Rate exceeded"), Reason: types.ThrottleReasonCallerRateLimitExceeded, Type: aws.String("User")}
+}
+
+// AccessDenied is the error an IAM policy without lambda:<op> causes; it is
+// not retried. Return it from BeforeCall.
+func AccessDenied(op string) error {
+	return &smithy.GenericAPIError{
+		Code:    "AccessDeniedException",
+		Message: fmt.Sprintf("User: arn:aws:iam::123456789012:user/ci is not authorized to perform: lambda:%s because no identity-based policy allows the lambda:%s action", op, op),
+		Fault:   smithy.FaultClient,
+	}
 }
