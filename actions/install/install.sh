@@ -179,7 +179,7 @@ resolve_moving_tag() {
 # finish records the installed binary for the run step.
 finish() {
 	local bin_path=$1
-	log "$tool $2 at $bin_path"
+	log "$tool ($2): $bin_path"
 	if [ -n "${GITHUB_OUTPUT:-}" ]; then
 		printf 'path=%s\n' "$bin_path" >>"$GITHUB_OUTPUT"
 	fi
