@@ -9,6 +9,8 @@ package lambdadeploy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -157,12 +159,14 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 			if err := cfg.CheckRegion(deps.Region); err != nil {
 				return nil, err
 			}
-			tmp := tempDir(rt.Getenv)
+			// New files of their own, so that two deploys in one job do not
+			// overwrite each other's records.
+			tmp, run := tempDir(rt.Getenv), randomSuffix()
 			if cfg.ResponseFile == "" && cfg.Payload != nil {
-				cfg.ResponseFile = filepath.Join(tmp, "lambda-deploy-"+fileSafe(cfg.funcParts.name)+"-response.json")
+				cfg.ResponseFile = filepath.Join(tmp, "lambda-deploy-"+fileSafe(cfg.funcParts.name)+"-response-"+run+".json")
 			}
 			if cfg.StateFile == "" && !cfg.DryRun {
-				cfg.StateFile = filepath.Join(tmp, "lambda-deploy-"+fileSafe(cfg.funcParts.name)+"-previous.json")
+				cfg.StateFile = filepath.Join(tmp, "lambda-deploy-"+fileSafe(cfg.funcParts.name)+"-previous-"+run+".json")
 			}
 			deps.Log = rt
 			return Run(ctx, cfg, deps)
@@ -189,3 +193,9 @@ func tempDir(getenv func(string) string) string {
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 func fileSafe(s string) string { return unsafeChars.ReplaceAllString(s, "_") }
+
+func randomSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -188,6 +188,18 @@ func TestCommandDryRunOnTerminal(t *testing.T) {
 	if ops := w.mutating(); len(ops) != 0 {
 		t.Errorf("changes: %v", ops)
 	}
+
+	js := &workflow{env: map[string]string{}}
+	if code := js.run(commandFor(w, &built), "--function", "fn", "--alias", "live", "--image-uri", imgV3, "--dry-run", "--json"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, &js.stderr)
+	}
+	var res Result
+	if err := json.Unmarshal(js.stdout.Bytes(), &res); err != nil {
+		t.Fatalf("--json printed %q: %v", &js.stdout, err)
+	}
+	if !res.DryRun || res.PreviousVersion != "1" || res.ImageDigest != w.digest("v3") || len(res.Plan) == 0 {
+		t.Errorf("--json result = %+v", res)
+	}
 }
 
 func TestBadInputExits2BeforeAnyCall(t *testing.T) {

@@ -681,7 +681,7 @@ func (dp *deployer) shift(ctx context.Context) error {
 		dp.aliasRevision = aws.ToString(out.RevisionId)
 		dp.aliasMoved, dp.aliasCreated = true, true
 		dp.event(fmt.Sprintf("created alias %s on version %s", cfg.Alias, v))
-		if err := dp.smoke(ctx, cfg.Alias, "through the alias"); err != nil {
+		if err := dp.smoke(ctx, cfg.Alias, "after promotion"); err != nil {
 			return err
 		}
 		return dp.hold(ctx, cfg.Steps[len(cfg.Steps)-1].Hold, "after promotion")
@@ -712,7 +712,7 @@ func (dp *deployer) shift(ctx context.Context) error {
 			return err
 		}
 		dp.event(fmt.Sprintf("alias %s: all traffic on version %s (was %s)", cfg.Alias, v, dp.prevVersion))
-		if err := dp.smoke(ctx, cfg.Alias, "through the alias"); err != nil {
+		if err := dp.smoke(ctx, cfg.Alias, "after promotion"); err != nil {
 			return err
 		}
 		if err := dp.hold(ctx, s.Hold, "after promotion"); err != nil {

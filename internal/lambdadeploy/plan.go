@@ -204,7 +204,8 @@ func describeSteps(cfg *Config) string {
 	case Canary:
 		s = fmt.Sprintf("canary: %s for %s, then 100%%", pct(cfg.Steps[0].Weight), cfg.Steps[0].Hold)
 	case Linear:
-		s = fmt.Sprintf("linear: %s more every %s (%d steps), then 100%%", pct(cfg.Steps[0].Weight), cfg.Interval, len(cfg.Steps)-1)
+		n := len(cfg.Steps) - 1
+		s = fmt.Sprintf("linear: %s more every %s (%d step%s), then 100%%", pct(cfg.Steps[0].Weight), cfg.Interval, n, plural(n))
 	default:
 		s = "all at once"
 	}
