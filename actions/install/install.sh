@@ -334,7 +334,7 @@ main() {
 
 	local tool_cache
 	tool_cache=$(unix_path "${RUNNER_TOOL_CACHE:-}")
-	[ -n "$tool_cache" ] || tool_cache="${XDG_CACHE_HOME:-$HOME/.cache}/mlship/tool-cache"
+	[ -n "$tool_cache" ] || tool_cache="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/mlship/tool-cache"
 	cache_root="$tool_cache/mlship-$tool"
 	tmp_root=$(unix_path "${RUNNER_TEMP:-}")
 	[ -n "$tmp_root" ] || tmp_root=${TMPDIR:-/tmp}
