@@ -48,3 +48,4 @@ demo: policy-gate metrics-export
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./...
 	bash internal/policygate/bench/compare.sh
+	bash internal/ecrpush/bench/compare.sh

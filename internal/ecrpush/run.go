@@ -293,7 +293,7 @@ func isLoopback(host string) bool {
 	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
 }
 
-// countingTransport counts blob bytes sent, and refuses plain HTTP to
+// countingTransport counts blob bytes uploaded, and refuses plain HTTP to
 // anything but this machine (go-containerregistry would otherwise fall back
 // to HTTP for private addresses).
 type countingTransport struct {
@@ -305,11 +305,23 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if req.URL.Scheme == "http" && !isLoopback(req.URL.Host) {
 		return nil, fmt.Errorf("refusing plain HTTP to %s: only localhost and 127.0.0.1 are reached without TLS", req.URL.Host)
 	}
-	if req.Body != nil && req.Body != http.NoBody && strings.Contains(req.URL.Path, "/blobs/uploads") &&
-		(req.Method == http.MethodPatch || req.Method == http.MethodPut || req.Method == http.MethodPost) {
-		req.Body = &countingBody{ReadCloser: req.Body, n: &c.n}
+	upload := req.Body != nil && req.Body != http.NoBody && strings.Contains(req.URL.Path, "/blobs/uploads") &&
+		(req.Method == http.MethodPatch || req.Method == http.MethodPut || req.Method == http.MethodPost)
+	if !upload {
+		return c.base.RoundTrip(req)
 	}
-	return c.base.RoundTrip(req)
+	if req.ContentLength < 0 {
+		// Unknown length: count as the body is read.
+		req.Body = &countingBody{ReadCloser: req.Body, n: &c.n}
+		return c.base.RoundTrip(req)
+	}
+	// Known length: count accepted uploads, and leave the body as it is
+	// so that net/http can send a layer file with sendfile.
+	resp, err := c.base.RoundTrip(req)
+	if err == nil && resp.StatusCode < 300 {
+		c.n.Add(req.ContentLength)
+	}
+	return resp, err
 }
 
 func (c *countingTransport) bytes() int64 {
