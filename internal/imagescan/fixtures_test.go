@@ -173,6 +173,12 @@ func ecrRegistry(t testing.TB, f *ecrfake.Fake) (*ecrfake.Registry, http.RoundTr
 // code, stdout, stderr and the step outputs.
 func runMain(t testing.TB, deps Deps, args ...string) (int, string, string, map[string]string) {
 	t.Helper()
+	return runMainEnv(t, deps, nil, args...)
+}
+
+// runMainEnv is runMain with extra environment variables (INPUT_*).
+func runMainEnv(t testing.TB, deps Deps, extra map[string]string, args ...string) (int, string, string, map[string]string) {
+	t.Helper()
 	dir := t.TempDir()
 	outFile := filepath.Join(dir, "output")
 	summary := filepath.Join(dir, "summary.md")
@@ -182,6 +188,9 @@ func runMain(t testing.TB, deps Deps, args ...string) (int, string, string, map[
 		}
 	}
 	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": outFile, "GITHUB_STEP_SUMMARY": summary}
+	for k, v := range extra {
+		env[k] = v
+	}
 	var stdout, stderr bytes.Buffer
 	cmd := newCommand(func(rt *command.Runtime) Deps {
 		d := deps
@@ -197,6 +206,9 @@ func runMain(t testing.TB, deps Deps, args ...string) (int, string, string, map[
 	raw, err := os.ReadFile(outFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if md, _ := os.ReadFile(summary); len(md) > 0 {
+		stdout.WriteString("\n--- step summary ---\n" + string(md))
 	}
 	return code, stdout.String(), stderr.String(), parseOutputs(t, string(raw))
 }

@@ -100,7 +100,7 @@ func (c Config) validate() (*validated, error) {
 	if c.Image != "" {
 		ref, err := name.ParseReference(c.Image)
 		if err != nil {
-			return nil, exitcode.BadInputf("--image %q: not an image reference: %s", c.Image, strings.TrimPrefix(err.Error(), "could not parse reference: "+c.Image))
+			return nil, exitcode.BadInputf("--image %q: not an image reference (want [REGISTRY/]REPOSITORY[:TAG|@DIGEST])", c.Image)
 		}
 		v.ref = ref
 		v.ecr, v.isECR = parseECR(ref)
@@ -274,6 +274,17 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		return ecrClient, ecrErr
 	}
 
+	// A local image that cannot be read is bad input: found out before
+	// anything else is done.
+	var local *scanImage
+	if v.trivy() && (v.OCILayout != "" || v.Tarball != "") {
+		img, err := openLocal(v)
+		if err != nil {
+			return nil, err
+		}
+		local = &img
+	}
+
 	var (
 		wg        sync.WaitGroup
 		trivyRep  *types.Report
@@ -294,7 +305,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		}()
 	}
 	if v.trivy() {
-		trivyRep, res.TrivyDB, trivyErr = runTrivy(ctx, v, deps, getECR)
+		trivyRep, res.TrivyDB, trivyErr = runTrivy(ctx, v, local, deps, getECR)
 	}
 	wg.Wait()
 
@@ -406,22 +417,29 @@ func isTrivyResult(r types.Result, trivyRep *types.Report) bool {
 	return false
 }
 
-// runTrivy opens the image, makes sure of the database and scans.
-func runTrivy(ctx context.Context, v *validated, deps Deps, getECR func() (ECRAPI, error)) (*types.Report, *dbInfo, error) {
+// openLocal opens --oci-layout or --tarball.
+func openLocal(v *validated) (scanImage, error) {
+	if v.OCILayout != "" {
+		img, err := openLayout(v.OCILayout, v.platform)
+		if err != nil {
+			return scanImage{}, exitcode.BadInputf("--oci-layout: %v", err)
+		}
+		return img, nil
+	}
+	img, err := openTarball(v.Tarball)
+	if err != nil {
+		return scanImage{}, exitcode.BadInputf("--tarball: %v", err)
+	}
+	return img, nil
+}
+
+// runTrivy pulls the image unless it is local, makes sure of the
+// database and scans.
+func runTrivy(ctx context.Context, v *validated, local *scanImage, deps Deps, getECR func() (ECRAPI, error)) (*types.Report, *dbInfo, error) {
 	var img scanImage
-	var err error
-	switch {
-	case v.OCILayout != "":
-		img, err = openLayout(v.OCILayout, v.platform)
-		if err != nil {
-			return nil, nil, exitcode.BadInputf("--oci-layout: %v", err)
-		}
-	case v.Tarball != "":
-		img, err = openTarball(v.Tarball)
-		if err != nil {
-			return nil, nil, exitcode.BadInputf("--tarball: %v", err)
-		}
-	default:
+	if local != nil {
+		img = *local
+	} else {
 		auth := func(ctx context.Context, ref name.Reference) (authn.Authenticator, error) {
 			if r, ok := parseECR(ref); ok {
 				api, err := getECR()
@@ -433,6 +451,7 @@ func runTrivy(ctx context.Context, v *validated, deps Deps, getECR func() (ECRAP
 			return authn.DefaultKeychain.Resolve(ref.Context())
 		}
 		deps.Logf("Pulling %s", v.ref)
+		var err error
 		img, err = openRemote(ctx, v.ref, v.platform, deps.Transport, auth)
 		if err != nil {
 			var ee *exitcode.Error
