@@ -29,8 +29,9 @@
 // Extending the fake from another file of this package (for example scan
 // findings): keep extra per-image state in Image.Ext, register a function
 // in extensions from an init func to set up each new Fake (it may call
-// OnPush), and take f.mu around any access to repositories and images; the
-// lookup helpers repo and image expect it held.
+// OnPush), serve a new operation over HTTP by adding it to extraOps, and
+// take f.mu around any access to repositories and images; the lookup
+// helpers repo and image expect it held.
 package ecrfake
 
 import (

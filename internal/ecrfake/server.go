@@ -72,8 +72,12 @@ func call[I any, O smithy.Serializable](fn func(context.Context, *I, ...func(*ec
 	}
 }
 
+// extraOps are operations other files of this package serve over HTTP;
+// they add to it from init functions.
+var extraOps = map[string]func(*Fake) opFunc{}
+
 func (f *Fake) ops() map[string]opFunc {
-	return map[string]opFunc{
+	ops := map[string]opFunc{
 		"CreateRepository":              call(f.CreateRepository),
 		"DescribeRepositories":          call(f.DescribeRepositories),
 		"PutImageTagMutability":         call(f.PutImageTagMutability),
@@ -83,7 +87,12 @@ func (f *Fake) ops() map[string]opFunc {
 		"BatchGetImage":                 call(f.BatchGetImage),
 		"PutImage":                      call(f.PutImage),
 		"GetAuthorizationToken":         call(f.GetAuthorizationToken),
+		"DescribeImageScanFindings":     call(f.DescribeImageScanFindings),
 	}
+	for name, op := range extraOps {
+		ops[name] = op(f)
+	}
+	return ops
 }
 
 // serialize writes an output shape as the SDK's own JSON serializer does.
