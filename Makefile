@@ -49,3 +49,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./...
 	bash internal/policygate/bench/compare.sh
 	bash internal/ecrpush/bench/compare.sh
+	bash internal/imagescan/bench/compare.sh
