@@ -61,7 +61,7 @@ func releasedBinary(t *testing.T) string {
 		}
 		buildBin = filepath.Join(buildDir, testTool)
 		cmd := exec.Command("go", "build", "-trimpath",
-			"-ldflags", "-X github.com/mlship/mlship/internal/version.Version="+testVersion,
+			"-ldflags", "-s -w -X github.com/mlship/mlship/internal/version.Version="+testVersion,
 			"-o", buildBin, "./cmd/"+testTool)
 		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -89,7 +89,7 @@ func needTools(t *testing.T, names ...string) {
 func targz(t *testing.T, files map[string][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	tw := tar.NewWriter(gz)
 	for _, name := range sortedKeys(files) {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(files[name])), Typeflag: tar.TypeReg}); err != nil {
@@ -132,27 +132,52 @@ func zipped(t *testing.T, files map[string][]byte) []byte {
 // release is one tag's files on the test server.
 type release map[string][]byte
 
-// newRelease makes testTag's archive for goos/goarch and checksums.txt, as
-// goreleaser would publish them.
+var (
+	releasesMu sync.Mutex
+	releases   = map[string]release{}
+)
+
+// newRelease returns testTag's archive for goos/goarch and checksums.txt, as
+// goreleaser would publish them; the caller may change the map. Archives are
+// made once per test run (compressing the binary is slow under -race).
 func newRelease(t *testing.T, goos, goarch string) (release, string) {
+	t.Helper()
+	base := fmt.Sprintf("%s_%s_%s_%s", testTool, testVersion, goos, goarch)
+	name := base + ".tar.gz"
+	if goos == "windows" {
+		name = base + ".zip"
+	}
+	releasesMu.Lock()
+	defer releasesMu.Unlock()
+	r, ok := releases[name]
+	if !ok {
+		r = makeRelease(t, goos, goarch, name)
+		releases[name] = r
+	}
+	out := release{}
+	for k, v := range r {
+		out[k] = v
+	}
+	return out, name
+}
+
+func makeRelease(t *testing.T, goos, goarch, name string) release {
 	t.Helper()
 	bin, err := os.ReadFile(releasedBinary(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := fmt.Sprintf("%s_%s_%s_%s", testTool, testVersion, goos, goarch)
-	var name string
 	var data []byte
 	if goos == "windows" {
-		name, data = base+".zip", zipped(t, map[string][]byte{testTool + ".exe": bin, "README.md": []byte("readme\n")})
+		data = zipped(t, map[string][]byte{testTool + ".exe": bin, "README.md": []byte("readme\n")})
 	} else {
-		name, data = base+".tar.gz", targz(t, map[string][]byte{testTool: bin, "README.md": []byte("readme\n")})
+		data = targz(t, map[string][]byte{testTool: bin, "README.md": []byte("readme\n")})
 	}
 	// Another archive in the same checksums file, as in a real release.
 	other := fmt.Sprintf("%s_%s_%s_%s.tar.gz", testTool, testVersion, "plan9", goarch)
 	r := release{name: data, other: []byte("not this one")}
 	r["checksums.txt"] = checksums(r)
-	return r, name
+	return r
 }
 
 func checksums(r release) []byte {
