@@ -2,13 +2,14 @@
 # make test    vet and test everything (what .ci/run runs)
 # make demo    policy-gate on an allowed and a denied model
 # make bench   Go benchmarks and the comparisons with other tools
+# make release-check   goreleaser check, and a snapshot archive installed by the actions' installer
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/mlship/mlship/internal/version.Version=$(VERSION)
 TOOLS   := $(notdir $(wildcard cmd/*))
 
-.PHONY: build test lint demo bench $(TOOLS)
+.PHONY: build test lint demo bench release-check $(TOOLS)
 
 build: $(TOOLS)
 
@@ -50,3 +51,6 @@ bench:
 	bash internal/policygate/bench/compare.sh
 	bash internal/ecrpush/bench/compare.sh
 	bash internal/imagescan/bench/compare.sh
+
+release-check:
+	bash .ci/goreleaser-check
