@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -467,7 +466,7 @@ func (t *target) checkExists(ctx context.Context, res *Result) (*Result, error) 
 			res.ImageDigest = d
 			res.ImageRef = t.repo.Digest(d).String()
 		}
-		res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: "found", Previous: ""})
+		res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: "found"})
 		t.deps.Log.Logf("tag %s: %s", tag, d)
 	}
 	if len(missing) > 0 {
@@ -640,10 +639,8 @@ func registryErr(doing string, err error) error {
 	return exitcode.Incompletef("%s: %w", doing, err)
 }
 
-// descriptorOf returns the digest of a manifest.
-func descriptorOf(raw []byte) (v1.Hash, error) {
+// manifestDigest returns the digest of a manifest.
+func manifestDigest(raw []byte) (v1.Hash, error) {
 	h, _, err := v1.SHA256(bytes.NewReader(raw))
 	return h, err
 }
-
-var jsonUnmarshal = json.Unmarshal

@@ -2,6 +2,7 @@ package ecrpush
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -109,7 +110,7 @@ func mediaTypeOf(raw []byte, fallback types.MediaType) types.MediaType {
 	var m struct {
 		MediaType types.MediaType `json:"mediaType"`
 	}
-	if err := jsonUnmarshal(raw, &m); err == nil && m.MediaType != "" {
+	if err := json.Unmarshal(raw, &m); err == nil && m.MediaType != "" {
 		return m.MediaType
 	}
 	return fallback
@@ -286,7 +287,7 @@ func (t *target) promoteSource(ctx context.Context) (*artifact, error) {
 	if art.mediaType == "" {
 		art.mediaType = mediaTypeOf(art.raw, types.OCIManifestSchema1)
 	}
-	digest, err := descriptorOf(art.raw)
+	digest, err := manifestDigest(art.raw)
 	if err != nil {
 		return nil, exitcode.Incompletef("promoting %s: %w", src, err)
 	}
