@@ -315,7 +315,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if trivyRep != nil {
 		full = *trivyRep
 		findings = append(findings, trivyFindings(*trivyRep)...)
-		res.ImageDigest = firstNonEmpty(digestOf(trivyRep.Metadata.RepoDigests))
+		res.ImageDigest = digestOf(trivyRep.Metadata.RepoDigests)
+	}
+	if res.ImageDigest == "" && local != nil {
+		if d, err := local.Digest(); err == nil {
+			res.ImageDigest = d.String()
+		}
 	}
 	if ecrRes != nil && ecrScnErr == nil {
 		er := ecrResult(v.ecr, ecrRes)
@@ -324,6 +329,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	}
 	if ecrRes != nil {
 		res.ECR = ecrRes
+		if res.ImageDigest == "" {
+			res.ImageDigest = ecrRes.ImageDigest
+		}
 	}
 
 	var errs []error

@@ -147,6 +147,9 @@ func TestReportsFromTrivy(t *testing.T) {
 
 	var sum Result
 	readJSON(t, cfg.SummaryFile, &sum)
+	if d, _ := getFixture(t).img.Digest(); sum.ImageDigest != d.String() {
+		t.Errorf("image digest %q, want %s", sum.ImageDigest, d)
+	}
 	if !reflect.DeepEqual(sum.IssuesBySeverityCount, res.IssuesBySeverityCount) || sum.Passed || !sum.Complete ||
 		sum.ByScanner["trivy"].Total != 6 || sum.Reports.SARIF != cfg.SARIFFile {
 		t.Errorf("summary: %+v", sum)
