@@ -390,17 +390,25 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if ecrRes != nil && ecrScnErr == nil {
 		ecrPart = subReport(withIgn, func(r types.Result) bool { return r.Target == ecrTarget(v.ecr, ecrRes) })
 	}
-	if err := writeJSON(ctx, v.JSONFile, withIgn); err != nil {
-		errs = append(errs, exitcode.Incompletef("writing the JSON report %s: %w", v.JSONFile, err))
-	}
-	if err := writeSARIF(ctx, v.SARIFFile, trivyPart, ecrPart); err != nil {
-		errs = append(errs, exitcode.Incompletef("writing the SARIF report %s: %w", v.SARIFFile, err))
-	}
 	if trivyPart == nil && ecrPart == nil {
 		res.Reports.SARIF = ""
 	}
-	if err := res.writeSummary(v.SummaryFile); err != nil {
-		errs = append(errs, exitcode.Incompletef("writing the summary %s: %w", v.SummaryFile, err))
+	// The three reports are written at once: for a large image, encoding
+	// them takes as long as the scan.
+	var jsonErr, sarifErr error
+	var writers sync.WaitGroup
+	writers.Go(func() { jsonErr = writeJSON(ctx, v.JSONFile, withIgn) })
+	writers.Go(func() { sarifErr = writeSARIF(ctx, v.SARIFFile, trivyPart, ecrPart) })
+	summaryErr := res.writeSummary(v.SummaryFile)
+	writers.Wait()
+	if jsonErr != nil {
+		errs = append(errs, exitcode.Incompletef("writing the JSON report %s: %w", v.JSONFile, jsonErr))
+	}
+	if sarifErr != nil {
+		errs = append(errs, exitcode.Incompletef("writing the SARIF report %s: %w", v.SARIFFile, sarifErr))
+	}
+	if summaryErr != nil {
+		errs = append(errs, exitcode.Incompletef("writing the summary %s: %w", v.SummaryFile, summaryErr))
 	}
 	if len(errs) > 0 {
 		res.Complete, res.Passed = false, false

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
@@ -124,57 +125,91 @@ func writeJSON(ctx context.Context, path string, r types.Report) error {
 // ECR's with ECR named as the tool. Ignored findings are left out: code
 // scanning would raise them as alerts.
 func writeSARIF(ctx context.Context, path string, trivy, ecr *types.Report) error {
-	var runs []json.RawMessage
-	var doc map[string]json.RawMessage
-	for _, part := range []struct {
-		r    *types.Report
-		tool string
-	}{{trivy, ""}, {ecr, "Amazon ECR image scanning"}} {
-		if part.r == nil {
-			continue
-		}
-		var buf bytes.Buffer
-		w := &report.SarifWriter{Output: &buf, Version: trivyVersion()}
-		if err := w.Write(ctx, *part.r); err != nil {
+	var trivyDoc, ecrDoc []byte
+	var err error
+	if trivy != nil {
+		if trivyDoc, err = sarifOf(ctx, *trivy); err != nil {
 			return err
 		}
-		var d map[string]json.RawMessage
-		if err := json.Unmarshal(buf.Bytes(), &d); err != nil {
-			return err
-		}
-		var rs []map[string]any
-		if err := json.Unmarshal(d["runs"], &rs); err != nil {
-			return err
-		}
-		for _, run := range rs {
-			if part.tool != "" {
-				driver := run["tool"].(map[string]any)["driver"].(map[string]any)
-				driver["name"] = part.tool
-				driver["fullName"] = part.tool
-				driver["informationUri"] = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning.html"
-				delete(driver, "version")
-			}
-			b, err := json.Marshal(run)
-			if err != nil {
-				return err
-			}
-			runs = append(runs, b)
-		}
-		doc = d
 	}
-	if doc == nil {
+	if ecr != nil {
+		if ecrDoc, err = sarifOf(ctx, *ecr); err != nil {
+			return err
+		}
+		if ecrDoc, err = renameTool(ecrDoc); err != nil {
+			return err
+		}
+	}
+	switch {
+	case trivyDoc == nil && ecrDoc == nil:
 		return nil
+	case ecrDoc == nil:
+		return writeFile(path, trivyDoc)
+	case trivyDoc == nil:
+		return writeFile(path, ecrDoc)
 	}
-	b, err := json.Marshal(runs)
+	// Both: Trivy's document with ECR's runs appended.
+	var doc, other struct {
+		Schema  string            `json:"$schema"`
+		Version string            `json:"version"`
+		Runs    []json.RawMessage `json:"runs"`
+	}
+	if err := json.Unmarshal(trivyDoc, &doc); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(ecrDoc, &other); err != nil {
+		return err
+	}
+	doc.Runs = append(doc.Runs, other.Runs...)
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return err
 	}
-	doc["runs"] = b
-	out, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return err
+	return writeFile(path, append(b, '\n'))
+}
+
+func sarifOf(ctx context.Context, r types.Report) ([]byte, error) {
+	// The writer looks up each finding's package for its source locations,
+	// scanning every package per finding; only packages with locations can
+	// add any.
+	r.Results = slices.Clone(r.Results)
+	for i := range r.Results {
+		var located []ftypes.Package
+		for _, p := range r.Results[i].Packages {
+			if len(p.Locations) > 0 {
+				located = append(located, p)
+			}
+		}
+		r.Results[i].Packages = located
 	}
-	return writeFile(path, append(out, '\n'))
+	var buf bytes.Buffer
+	w := &report.SarifWriter{Output: &buf, Version: trivyVersion()}
+	if err := w.Write(ctx, r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// renameTool names Amazon ECR as the tool of every run of a SARIF document.
+func renameTool(doc []byte) ([]byte, error) {
+	var d map[string]any
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, err
+	}
+	runs, _ := d["runs"].([]any)
+	for _, r := range runs {
+		run, _ := r.(map[string]any)
+		tool, _ := run["tool"].(map[string]any)
+		driver, _ := tool["driver"].(map[string]any)
+		if driver == nil {
+			return nil, fmt.Errorf("SARIF run without tool.driver")
+		}
+		driver["name"] = "Amazon ECR image scanning"
+		driver["fullName"] = "Amazon ECR image scanning"
+		driver["informationUri"] = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning.html"
+		delete(driver, "version")
+	}
+	return json.Marshal(d)
 }
 
 func writeFile(path string, b []byte) error {

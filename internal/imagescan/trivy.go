@@ -25,6 +25,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/mlship/mlship/internal/exitcode"
+
+	// The RPM databases of Amazon Linux 2023, RHEL 9 and their kin (the
+	// Lambda base images) are SQLite files, and so is the Java database:
+	// without the driver, as in the Trivy CLI's main, their packages would
+	// go unseen and the image would look clean.
+	_ "modernc.org/sqlite"
 )
 
 // trivyMu serialises Trivy scans in one process: the vulnerability

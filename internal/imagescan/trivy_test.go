@@ -2,6 +2,7 @@ package imagescan
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
@@ -240,5 +241,14 @@ func TestTrivyDoesNotCreateADatabase(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "db", "trivy.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("trivy.db exists after a failed open: %v", err)
+	}
+}
+
+// TestSQLiteDriverIsLinked guards the driver the RPM analyser needs for
+// sqlite RPM databases (Amazon Linux 2023, RHEL 9).
+func TestSQLiteDriverIsLinked(t *testing.T) {
+	t.Parallel()
+	if !slices.Contains(sql.Drivers(), "sqlite") {
+		t.Fatalf("database/sql drivers %v: no sqlite", sql.Drivers())
 	}
 }
