@@ -252,3 +252,36 @@ func TestSQLiteDriverIsLinked(t *testing.T) {
 		t.Fatalf("database/sql drivers %v: no sqlite", sql.Drivers())
 	}
 }
+
+// TestRegistryFailuresAreIncomplete: an image the registry does not have,
+// and an ECR login that is refused, are exit 3 (could not finish).
+func TestRegistryFailuresAreIncomplete(t *testing.T) {
+	t.Parallel()
+	plain := httptest.NewServer(quietRegistry())
+	t.Cleanup(plain.Close)
+	fake := ecrfake.New()
+	_, tr := ecrRegistry(t, fake)
+	fake.FailAlways("GetAuthorizationToken", ecrfake.AccessDenied("GetAuthorizationToken"))
+	tests := []struct {
+		name, image, want string
+	}{
+		{"missing image", strings.TrimPrefix(plain.URL, "http://") + "/models/none:1.0", "pulling " + strings.TrimPrefix(plain.URL, "http://") + "/models/none:1.0"},
+		{"ecr login refused", fake.Host() + "/credit-model:1", "logging in to ECR registry 123456789012: api error AccessDeniedException"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := baseConfig(t)
+			cfg.OCILayout, cfg.Image = "", tt.image
+			deps := testDeps(t, fake)
+			deps.Transport = tr
+			res, err := Run(context.Background(), cfg, deps)
+			if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("exit %d (%v), want 3 with %q", exitcode.Of(err), err, tt.want)
+			}
+			if res.Passed || res.Complete {
+				t.Errorf("passed %t complete %t", res.Passed, res.Complete)
+			}
+		})
+	}
+}
