@@ -172,6 +172,11 @@ func TestECRFailsClosed(t *testing.T) {
 			if res.Passed || res.Complete || res.IssuesBySeverityCount != nil {
 				t.Errorf("passed %t complete %t counts %v", res.Passed, res.Complete, res.IssuesBySeverityCount)
 			}
+			var sum Result
+			readJSON(t, cfg.SummaryFile, &sum)
+			if sum.Passed || sum.Complete || sum.IssuesBySeverityCount != nil || len(sum.Errors) != 1 || !strings.Contains(sum.Errors[0], tt.want) {
+				t.Errorf("summary file: passed %t complete %t counts %v errors %q", sum.Passed, sum.Complete, sum.IssuesBySeverityCount, sum.Errors)
+			}
 			if n := f.Calls("DescribeImageScanFindings"); n != tt.calls {
 				t.Errorf("DescribeImageScanFindings called %d times, want %d", n, tt.calls)
 			}

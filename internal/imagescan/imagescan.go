@@ -351,6 +351,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		}
 	}
 	res.Complete = len(errs) == 0
+	for _, e := range errs {
+		res.Errors = append(res.Errors, e.Error())
+	}
+	scanErrs := len(errs)
 
 	g := judge(findings, v.rules, v.IgnoreUnfixed, v.failOn, deps.Now())
 	res.Findings = slices.Clone(findings)
@@ -413,7 +417,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if len(errs) > 0 {
 		res.Complete, res.Passed = false, false
 		res.IssuesBySeverityCount, res.Total = nil, 0
-		for _, e := range errs {
+		for _, e := range errs[scanErrs:] {
 			res.Errors = append(res.Errors, e.Error())
 		}
 		return res, errors.Join(errs...)
