@@ -383,8 +383,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		deps.Warnf("ignore entry for %s matches no finding; remove it if it is no longer needed", r.ID)
 	}
 
-	// Reports: written even for an incomplete scan, which the summary
-	// marks as such.
+	// Reports: the summary always (an incomplete scan says so there); the
+	// JSON and SARIF reports with what the scanners that finished found,
+	// and not at all when none did: an empty SARIF upload would close
+	// every open code-scanning alert.
 	source := v.IgnoreFile
 	withIgn := withIgnored(full, findings, source)
 	var trivyPart, ecrPart *types.Report
@@ -394,15 +396,18 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if ecrRes != nil && ecrScnErr == nil {
 		ecrPart = subReport(withIgn, func(r types.Result) bool { return r.Target == ecrTarget(v.ecr, ecrRes) })
 	}
-	if trivyPart == nil && ecrPart == nil {
-		res.Reports.SARIF = ""
+	wrote := trivyPart != nil || ecrPart != nil
+	if !wrote {
+		res.Reports.SARIF, res.Reports.JSON = "", ""
 	}
 	// The three reports are written at once: for a large image, encoding
 	// them takes as long as the scan.
 	var jsonErr, sarifErr error
 	var writers sync.WaitGroup
-	writers.Go(func() { jsonErr = writeJSON(ctx, v.JSONFile, withIgn) })
-	writers.Go(func() { sarifErr = writeSARIF(ctx, v.SARIFFile, trivyPart, ecrPart) })
+	if wrote {
+		writers.Go(func() { jsonErr = writeJSON(ctx, v.JSONFile, withIgn) })
+		writers.Go(func() { sarifErr = writeSARIF(ctx, v.SARIFFile, trivyPart, ecrPart) })
+	}
 	summaryErr := res.writeSummary(v.SummaryFile)
 	writers.Wait()
 	if jsonErr != nil {
