@@ -88,8 +88,8 @@ image-scan --tarball app.tar --ignore-file .image-scan-ignore.yaml --fail-on CRI
 			{Name: "unknown", Description: "Counted findings without a severity."},
 			{Name: "total", Description: "All counted findings (not ignored, not unfixed with ignore-unfixed)."},
 			{Name: "passed", Description: "true when the scan finished and no counted finding reaches fail-on."},
-			{Name: "sarif-file", Description: "Path of the SARIF report, for github/codeql-action/upload-sarif."},
-			{Name: "json-file", Description: "Path of the JSON report (Trivy's format, both scanners)."},
+			{Name: "sarif-file", Description: "Path of the SARIF report, for github/codeql-action/upload-sarif; empty when no scanner finished."},
+			{Name: "json-file", Description: "Path of the JSON report (Trivy's format, both scanners); empty when no scanner finished."},
 			{Name: "summary-file", Description: "Path of the summary JSON: issuesBySeverityCount, passed, findings, per scanner."},
 		},
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
