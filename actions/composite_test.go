@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mlship/mlship/internal/action/actiontest"
 )
 
 // The tests here run a composite action's steps the way the runner does:
@@ -113,38 +115,13 @@ func runAction(t *testing.T, tool, workdir string, inputs map[string]string, env
 	return run
 }
 
-// readOutputs reads a GITHUB_OUTPUT file: name=value lines and
-// name<<DELIMITER heredocs.
+// readOutputs reads a GITHUB_OUTPUT file as the runner does.
 func readOutputs(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	outs := map[string]string{}
-	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		if line == "" {
-			continue
-		}
-		if name, delim, ok := strings.Cut(line, "<<"); ok && !strings.Contains(name, "=") {
-			var val []string
-			for i++; i < len(lines) && lines[i] != delim; i++ {
-				val = append(val, lines[i])
-			}
-			if i == len(lines) {
-				return nil, fmt.Errorf("output %s: no closing delimiter %s", name, delim)
-			}
-			outs[name] = strings.Join(val, "\n")
-			continue
-		}
-		name, val, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("malformed output line %q", line)
-		}
-		outs[name] = val
-	}
-	return outs, nil
+	return actiontest.ParseOutputs(b)
 }
 
 // TestPolicyGateAction runs actions/policy-gate/action.yml, installing the

@@ -14,6 +14,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/mlship/mlship/internal/action/actiontest"
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/exitcode"
 )
@@ -57,18 +58,9 @@ func (w *workflow) outputs(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
-	lines := strings.Split(string(data), "\n")
-	for i := 0; i < len(lines); i++ {
-		name, delim, ok := strings.Cut(lines[i], "<<")
-		if !ok {
-			continue
-		}
-		var value []string
-		for i++; i < len(lines) && lines[i] != delim; i++ {
-			value = append(value, lines[i])
-		}
-		out[name] = strings.Join(value, "\n")
+	out, err := actiontest.ParseOutputs(data)
+	if err != nil {
+		t.Fatalf("GITHUB_OUTPUT: %v", err)
 	}
 	return out
 }

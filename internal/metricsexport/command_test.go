@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlship/mlship/internal/action/actiontest"
 	"github.com/mlship/mlship/internal/command"
 )
 
@@ -61,18 +62,9 @@ func (w *workflow) outputs(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
-	lines := strings.Split(string(data), "\n")
-	for i := 0; i < len(lines); i++ {
-		name, delim, ok := strings.Cut(lines[i], "<<")
-		if !ok {
-			continue
-		}
-		var value []string
-		for i++; i < len(lines) && lines[i] != delim; i++ {
-			value = append(value, lines[i])
-		}
-		out[name] = strings.Join(value, "\n")
+	out, err := actiontest.ParseOutputs(data)
+	if err != nil {
+		t.Fatalf("GITHUB_OUTPUT: %v", err)
 	}
 	return out
 }
