@@ -14,6 +14,11 @@ runs=${RUNS:-5}
 layer_mb=${LAYER_MB:-60}
 port=${PORT:-5055}
 
+if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		apt-get update -qq && apt-get install -y -qq docker-registry skopeo >/dev/null || true
+	fi
+fi
 for tool in docker-registry skopeo curl; do
 	if ! command -v "$tool" >/dev/null; then
 		echo "ecr-push comparison SKIPPED (not run, not passed): $tool is not installed (apt-get install docker-registry skopeo)"
