@@ -141,7 +141,6 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 		Usage:       c.Usage,
 		Description: strings.TrimSpace(c.Description),
 		ArgsUsage:   c.ArgsUsage,
-		Version:     version.String(),
 		// urfave/cli's own help and version flags are package globals that
 		// every run writes to; these are the run's own.
 		HideHelp:    true,
@@ -190,9 +189,6 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 	argv := append([]string{args[0]}, envArgs(c.Flags, args[1:], env.Getenv)...)
 	argv = append(argv, args[1:]...)
 	if err := app.RunContext(ctx, argv); err != nil {
-		if exitcode.Of(err) == exitcode.Incomplete && !isExitError(err) && isUsageError(err) {
-			err = exitcode.Wrap(exitcode.BadInput, err)
-		}
 		fail(err)
 	}
 	return code
@@ -217,19 +213,6 @@ func optional(flags []cli.Flag) []cli.Flag {
 		out = append(out, cp.Interface().(cli.Flag))
 	}
 	return out
-}
-
-func isExitError(err error) bool {
-	var e *exitcode.Error
-	return errors.As(err, &e)
-}
-
-// isUsageError recognises the errors urfave/cli returns on its own for a
-// command line it cannot take (it has no type for them).
-func isUsageError(err error) bool {
-	msg := err.Error()
-	return strings.HasPrefix(msg, "flag provided but not defined") ||
-		strings.HasPrefix(msg, "invalid value") || strings.Contains(msg, "flag needs an argument")
 }
 
 // write hands the result to a workflow (outputs, summary) and to the reader
