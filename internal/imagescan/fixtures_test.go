@@ -20,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/mlship/mlship/internal/action/actiontest"
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/ecrfake"
 	"github.com/mlship/mlship/internal/trivytest"
@@ -179,18 +180,7 @@ func runMain(t testing.TB, deps Deps, args ...string) (int, string, string, map[
 // runMainEnv is runMain with extra environment variables (INPUT_*).
 func runMainEnv(t testing.TB, deps Deps, extra map[string]string, args ...string) (int, string, string, map[string]string) {
 	t.Helper()
-	dir := t.TempDir()
-	outFile := filepath.Join(dir, "output")
-	summary := filepath.Join(dir, "summary.md")
-	for _, f := range []string{outFile, summary} {
-		if err := os.WriteFile(f, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": outFile, "GITHUB_STEP_SUMMARY": summary}
-	for k, v := range extra {
-		env[k] = v
-	}
+	w := actiontest.NewWorkflow(t, extra)
 	var stdout, stderr bytes.Buffer
 	cmd := newCommand(func(rt *command.Runtime) Deps {
 		d := deps
@@ -201,36 +191,10 @@ func runMainEnv(t testing.TB, deps Deps, extra map[string]string, args ...string
 	})
 	code := cmd.Main(append([]string{"image-scan"}, args...), command.Env{
 		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
-		Getenv: func(k string) string { return env[k] },
+		Getenv: w.Getenv,
 	})
-	raw, err := os.ReadFile(outFile)
-	if err != nil {
-		t.Fatal(err)
+	if md := w.SummaryText(t); md != "" {
+		stdout.WriteString("\n--- step summary ---\n" + md)
 	}
-	if md, _ := os.ReadFile(summary); len(md) > 0 {
-		stdout.WriteString("\n--- step summary ---\n" + string(md))
-	}
-	return code, stdout.String(), stderr.String(), parseOutputs(t, string(raw))
-}
-
-// parseOutputs reads GITHUB_OUTPUT's name<<DELIM ... DELIM blocks.
-func parseOutputs(t testing.TB, s string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	lines := strings.Split(s, "\n")
-	for i := 0; i < len(lines); i++ {
-		if lines[i] == "" {
-			continue
-		}
-		n, delim, ok := strings.Cut(lines[i], "<<")
-		if !ok {
-			t.Fatalf("output line %q", lines[i])
-		}
-		var val []string
-		for i++; i < len(lines) && lines[i] != delim; i++ {
-			val = append(val, lines[i])
-		}
-		out[n] = strings.Join(val, "\n")
-	}
-	return out
+	return code, stdout.String(), stderr.String(), w.Outputs(t)
 }

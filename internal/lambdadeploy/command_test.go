@@ -19,50 +19,26 @@ import (
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
-// workflow is a GitHub Actions step environment for Command().Main.
+// workflow is a GitHub Actions step for Command().Main: the shared fake
+// environment, inputs given as INPUT_ variables, and the streams.
 type workflow struct {
-	env            map[string]string
+	*actiontest.Workflow
 	stdout, stderr bytes.Buffer
 }
 
 func newWorkflow(t *testing.T, inputs map[string]string) *workflow {
 	t.Helper()
-	dir := t.TempDir()
-	w := &workflow{env: map[string]string{
-		"GITHUB_ACTIONS":      "true",
-		"GITHUB_OUTPUT":       filepath.Join(dir, "output"),
-		"GITHUB_STEP_SUMMARY": filepath.Join(dir, "summary"),
-		"RUNNER_TEMP":         dir,
-	}}
-	for _, f := range []string{"output", "summary"} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	env := map[string]string{}
 	for k, v := range inputs {
-		w.env[command.InputEnv(k)] = v
+		env[command.InputEnv(k)] = v
 	}
-	return w
+	return &workflow{Workflow: actiontest.NewWorkflow(t, env)}
 }
 
 func (w *workflow) run(cmd *command.Command, args ...string) int {
 	return cmd.Main(append([]string{Name}, args...), command.Env{
-		Stdin: strings.NewReader(""), Stdout: &w.stdout, Stderr: &w.stderr,
-		Getenv: func(k string) string { return w.env[k] },
+		Stdin: strings.NewReader(""), Stdout: &w.stdout, Stderr: &w.stderr, Getenv: w.Getenv,
 	})
-}
-
-func (w *workflow) outputs(t *testing.T) map[string]string {
-	t.Helper()
-	data, err := os.ReadFile(w.env["GITHUB_OUTPUT"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := actiontest.ParseOutputs(data)
-	if err != nil {
-		t.Fatalf("GITHUB_OUTPUT: %v", err)
-	}
-	return out
 }
 
 // commandFor returns the command wired to the world's fakes, counting how
@@ -101,7 +77,7 @@ func TestCommandInWorkflow(t *testing.T) {
 	if code := wf.run(commandFor(w, &built)); code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &wf.stdout, &wf.stderr)
 	}
-	out := wf.outputs(t)
+	out := wf.Outputs(t)
 	want := map[string]string{
 		"function-arn": "arn:aws:lambda:us-east-1:123456789012:function:fn", "version": "2", "previous-version": "1", "alias": "live",
 		"image-uri": imgV2, "rolled-back": "false",
@@ -112,7 +88,7 @@ func TestCommandInWorkflow(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"smoke-response-file", "previous-state-file"} {
-		if !strings.HasPrefix(out[k], wf.env["RUNNER_TEMP"]) {
+		if !strings.HasPrefix(out[k], wf.Env["RUNNER_TEMP"]) {
 			t.Errorf("output %s = %q, want a file in RUNNER_TEMP", k, out[k])
 		}
 	}
@@ -129,7 +105,7 @@ func TestCommandInWorkflow(t *testing.T) {
 	if w.lambda.Latest("fn").Environment.Variables["API_TOKEN"] != "tok-123-secret" {
 		t.Error("secret-env was not set")
 	}
-	summary, _ := os.ReadFile(wf.env["GITHUB_STEP_SUMMARY"])
+	summary, _ := os.ReadFile(wf.Env["GITHUB_STEP_SUMMARY"])
 	if !strings.Contains(string(summary), "deployed") || !strings.Contains(string(summary), "50% of traffic on version 2") {
 		t.Errorf("summary:\n%s", summary)
 	}
@@ -147,7 +123,7 @@ func TestCommandFailedCheckWritesOutputs(t *testing.T) {
 	if code := wf.run(commandFor(w, &built)); code != exitcode.Failed {
 		t.Fatalf("exit %d, want 1\n%s%s", code, &wf.stdout, &wf.stderr)
 	}
-	out := wf.outputs(t)
+	out := wf.Outputs(t)
 	if out["rolled-back"] != "true" || out["previous-version"] != "1" || !strings.Contains(out["smoke-response"], "KeyError") {
 		t.Errorf("outputs = %v", out)
 	}
@@ -169,7 +145,7 @@ func TestCommandDryRunOnTerminal(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	var built atomic.Int32
-	wf := &workflow{env: map[string]string{}}
+	wf := &workflow{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
 	code := wf.run(commandFor(w, &built), "--function", "fn", "--alias", "live", "--image-uri", imgV3, "--strategy", "canary", "--dry-run")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, &wf.stderr)
@@ -181,7 +157,7 @@ func TestCommandDryRunOnTerminal(t *testing.T) {
 		t.Errorf("changes: %v", ops)
 	}
 
-	js := &workflow{env: map[string]string{}}
+	js := &workflow{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
 	if code := js.run(commandFor(w, &built), "--function", "fn", "--alias", "live", "--image-uri", imgV3, "--dry-run", "--json"); code != 0 {
 		t.Fatalf("exit %d\n%s", code, &js.stderr)
 	}
@@ -246,7 +222,7 @@ func TestBadInputExits2BeforeAnyCall(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			var built atomic.Int32
-			wf := &workflow{env: map[string]string{}}
+			wf := &workflow{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
 			code := wf.run(commandFor(w, &built), tc.args...)
 			if code != exitcode.BadInput {
 				t.Fatalf("exit %d, want 2\nstderr: %s", code, &wf.stderr)

@@ -14,68 +14,26 @@ import (
 	"github.com/mlship/mlship/internal/command"
 )
 
-// workflow is a fake GitHub Actions step: environment, output and summary
-// files, and the streams.
+// workflow is a GitHub Actions step for Command().Main: the shared fake
+// environment, inputs given as INPUT_ variables, and the streams.
 type workflow struct {
-	env            map[string]string
-	output, summ   string
+	*actiontest.Workflow
 	stdout, stderr bytes.Buffer
 }
 
 func newWorkflow(t *testing.T, inputs map[string]string) *workflow {
 	t.Helper()
-	dir := t.TempDir()
-	w := &workflow{
-		env: map[string]string{
-			"GITHUB_ACTIONS":      "true",
-			"GITHUB_OUTPUT":       filepath.Join(dir, "output"),
-			"GITHUB_STEP_SUMMARY": filepath.Join(dir, "summary"),
-			"RUNNER_TEMP":         filepath.Join(dir, "runner-temp"),
-		},
-	}
-	for _, f := range []string{"output", "summary"} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(w.env["RUNNER_TEMP"], 0o755); err != nil {
-		t.Fatal(err)
-	}
+	env := map[string]string{}
 	for k, v := range inputs {
-		w.env[command.InputEnv(k)] = v
+		env[command.InputEnv(k)] = v
 	}
-	w.output, w.summ = w.env["GITHUB_OUTPUT"], w.env["GITHUB_STEP_SUMMARY"]
-	return w
+	return &workflow{Workflow: actiontest.NewWorkflow(t, env)}
 }
 
 func (w *workflow) run(cmd *command.Command, args ...string) int {
 	return cmd.Main(append([]string{Name}, args...), command.Env{
-		Stdin: strings.NewReader(""), Stdout: &w.stdout, Stderr: &w.stderr,
-		Getenv: func(k string) string { return w.env[k] },
+		Stdin: strings.NewReader(""), Stdout: &w.stdout, Stderr: &w.stderr, Getenv: w.Getenv,
 	})
-}
-
-// outputs reads GITHUB_OUTPUT back into name -> value.
-func (w *workflow) outputs(t *testing.T) map[string]string {
-	t.Helper()
-	data, err := os.ReadFile(w.output)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := actiontest.ParseOutputs(data)
-	if err != nil {
-		t.Fatalf("GITHUB_OUTPUT: %v", err)
-	}
-	return out
-}
-
-func (w *workflow) summary(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile(w.summ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
 }
 
 const shared = "../../testdata/metrics/"
@@ -97,7 +55,7 @@ func TestMainWorkflow(t *testing.T) {
 	if code := w.run(Command()); code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, &w.stdout, &w.stderr)
 	}
-	out := w.outputs(t)
+	out := w.Outputs(t)
 	want := map[string]string{
 		"ACCURACY":                      "0.93",
 		"fairnessScoreEqualOpportunity": "12.5",
@@ -117,7 +75,7 @@ func TestMainWorkflow(t *testing.T) {
 		t.Errorf("outputs %v", out)
 	}
 	file := out["metrics-file"]
-	if filepath.Dir(file) != w.env["RUNNER_TEMP"] {
+	if filepath.Dir(file) != w.Env["RUNNER_TEMP"] {
 		t.Errorf("metrics-file %s is not in RUNNER_TEMP", file)
 	}
 	var policyInput map[string]float64
@@ -128,7 +86,7 @@ func TestMainWorkflow(t *testing.T) {
 	if err := json.Unmarshal(data, &policyInput); err != nil || policyInput["ACCURACY"] != 0.93 || policyInput["fairnessScoreEqualOpportunity"] != 12.5 {
 		t.Errorf("metrics file %s: %v", data, err)
 	}
-	summary := w.summary(t)
+	summary := w.SummaryText(t)
 	for _, s := range []string{
 		"### Model metrics",
 		"| Metric | Value | Baseline | Change |",
@@ -156,7 +114,7 @@ func TestMainRegression(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, &w.stdout, &w.stderr)
 	}
-	out := w.outputs(t)
+	out := w.Outputs(t)
 	if out["regressed"] != "true" || out["regressions"] != `["ACCURACY"]` || out["deltas"] != `{"ACCURACY":-0.02}` || out["ACCURACY"] != "0.90" {
 		t.Errorf("outputs %v", out)
 	}
@@ -168,14 +126,14 @@ func TestMainRegression(t *testing.T) {
 	if !strings.HasSuffix(w.stdout.String(), wantErr) {
 		t.Errorf("stdout does not end with the error line:\n%s", &w.stdout)
 	}
-	if !strings.Contains(w.summary(t), "| ACCURACY | 0.90 | 0.92 | -0.02 ❌ regressed |") {
-		t.Errorf("summary:\n%s", w.summary(t))
+	if !strings.Contains(w.SummaryText(t), "| ACCURACY | 0.90 | 0.92 | -0.02 ❌ regressed |") {
+		t.Errorf("summary:\n%s", w.SummaryText(t))
 	}
 
 	// Without --fail-on-regression it is a warning.
 	w = newWorkflow(t, nil)
 	code = w.run(Command(), "--file", filepath.Join(dir, "m.env"), "--baseline", filepath.Join(dir, "base.env"), "--compare", "ACCURACY:higher:0.01")
-	if code != 0 || !strings.Contains(w.stdout.String(), "::warning::regression against") || w.outputs(t)["regressed"] != "true" {
+	if code != 0 || !strings.Contains(w.stdout.String(), "::warning::regression against") || w.Outputs(t)["regressed"] != "true" {
 		t.Errorf("warn mode: exit %d\n%s", code, &w.stdout)
 	}
 }
@@ -226,10 +184,10 @@ func TestMainBadInput(t *testing.T) {
 			if !strings.HasPrefix(last, "::error::metrics-export: "+tt.want) {
 				t.Errorf("error line\n got %s\nwant ::error::metrics-export: %s", last, tt.want)
 			}
-			if data, _ := os.ReadFile(w.output); len(data) > 0 {
+			if data, _ := os.ReadFile(w.OutputFile); len(data) > 0 {
 				t.Errorf("outputs written on bad input:\n%s", data)
 			}
-			if entries, _ := os.ReadDir(w.env["RUNNER_TEMP"]); len(entries) > 0 {
+			if entries, _ := os.ReadDir(w.Env["RUNNER_TEMP"]); len(entries) > 0 {
 				t.Errorf("metrics file written on bad input")
 			}
 		})
@@ -293,7 +251,7 @@ func TestMainS3(t *testing.T) {
 	if code := w.run(Command()); code != 0 {
 		t.Fatalf("exit %d\nstdout: %s", code, &w.stdout)
 	}
-	out := w.outputs(t)
+	out := w.Outputs(t)
 	wantURL := endpoint + "/reports/credit-approval/run-7/model_metrics.html"
 	if out["report-url"] != wantURL || out["report-urls"] != `["`+wantURL+`"]` {
 		t.Errorf("report-url %s, report-urls %s; want %s", out["report-url"], out["report-urls"], wantURL)
@@ -302,13 +260,13 @@ func TestMainS3(t *testing.T) {
 	if status, ctype, body := get(t, wantURL); status != 200 || ctype != "text/html; charset=utf-8" || body != string(html) {
 		t.Errorf("GET %s: %d %s", wantURL, status, ctype)
 	}
-	if !strings.Contains(w.summary(t), "- [model\\_metrics.html]("+wantURL+") (s3://reports/credit-approval/run-7/model\\_metrics.html)") {
-		t.Errorf("summary:\n%s", w.summary(t))
+	if !strings.Contains(w.SummaryText(t), "- [model\\_metrics.html]("+wantURL+") (s3://reports/credit-approval/run-7/model\\_metrics.html)") {
+		t.Errorf("summary:\n%s", w.SummaryText(t))
 	}
 
 	// A second run finds the report there and does not upload it again.
 	w = newWorkflow(t, inputs)
-	if code := w.run(Command()); code != 0 || w.outputs(t)["report-url"] != wantURL {
+	if code := w.run(Command()); code != 0 || w.Outputs(t)["report-url"] != wantURL {
 		t.Fatalf("second run: exit %d\n%s", code, &w.stdout)
 	}
 	if puts := srv.Requests("PUT"); len(puts) != 1 {
@@ -322,7 +280,7 @@ func TestMainS3(t *testing.T) {
 	if code := w.run(Command()); code != 3 {
 		t.Fatalf("missing bucket: exit %d, want 3\n%s", code, &w.stdout)
 	}
-	out = w.outputs(t)
+	out = w.Outputs(t)
 	if out["ACCURACY"] != "0.93" || out["report-urls"] != "[]" || out["report-url"] != "" {
 		t.Errorf("outputs after a failed upload: %v", out)
 	}
@@ -330,8 +288,8 @@ func TestMainS3(t *testing.T) {
 		!strings.Contains(w.stdout.String(), "NoSuchBucket") {
 		t.Errorf("error line:\n%s", &w.stdout)
 	}
-	if !strings.Contains(w.summary(t), "**Not finished:**") {
-		t.Errorf("summary:\n%s", w.summary(t))
+	if !strings.Contains(w.SummaryText(t), "**Not finished:**") {
+		t.Errorf("summary:\n%s", w.SummaryText(t))
 	}
 
 	// No region: bad input before anything is read or sent.
@@ -378,7 +336,7 @@ func TestMainVirtualHostedCloudWatch(t *testing.T) {
 	if code := w.run(cmd); code != 0 {
 		t.Fatalf("exit %d\nstdout: %s", code, &w.stdout)
 	}
-	out := w.outputs(t)
+	out := w.Outputs(t)
 	var urls []string
 	if err := json.Unmarshal([]byte(out["report-urls"]), &urls); err != nil || len(urls) != 3 {
 		t.Fatalf("report-urls %s: %v", out["report-urls"], err)
@@ -407,7 +365,7 @@ func TestMainVirtualHostedCloudWatch(t *testing.T) {
 	if *req.Namespace != "MLModels" || strings.Join(got, " ") != want {
 		t.Errorf("put %s %s", *req.Namespace, strings.Join(got, " "))
 	}
-	if s := w.summary(t); !strings.Contains(s, "Put 3 metrics to CloudWatch namespace MLModels.") || !strings.Contains(s, "- [index.html]("+host+"/runs/9/index.html?") {
+	if s := w.SummaryText(t); !strings.Contains(s, "Put 3 metrics to CloudWatch namespace MLModels.") || !strings.Contains(s, "- [index.html]("+host+"/runs/9/index.html?") {
 		t.Errorf("summary:\n%s", s)
 	}
 }

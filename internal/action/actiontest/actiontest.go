@@ -11,8 +11,9 @@ import (
 	"testing"
 )
 
-// Workflow is a fake step environment: GITHUB_ACTIONS=true and the file
-// commands pointing at files in a temp dir.
+// Workflow is a fake step environment: GITHUB_ACTIONS=true, the file
+// commands pointing at empty files in a temp dir (the runner creates them
+// before a step), and an empty RUNNER_TEMP of its own.
 type Workflow struct {
 	Env        map[string]string
 	OutputFile string
@@ -27,11 +28,20 @@ func NewWorkflow(t testing.TB, extra map[string]string) *Workflow {
 		OutputFile: filepath.Join(dir, "output"),
 		Summary:    filepath.Join(dir, "summary.md"),
 	}
+	temp := filepath.Join(dir, "runner-temp")
+	if err := os.Mkdir(temp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{w.OutputFile, w.Summary} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w.Env = map[string]string{
 		"GITHUB_ACTIONS":      "true",
 		"GITHUB_OUTPUT":       w.OutputFile,
 		"GITHUB_STEP_SUMMARY": w.Summary,
-		"RUNNER_TEMP":         dir,
+		"RUNNER_TEMP":         temp,
 	}
 	for k, v := range extra {
 		w.Env[k] = v
@@ -57,11 +67,11 @@ func (w *Workflow) Outputs(t testing.TB) map[string]string {
 	return outs
 }
 
-// SummaryText returns the job summary written so far ("" if none).
+// SummaryText returns the job summary written so far.
 func (w *Workflow) SummaryText(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile(w.Summary)
-	if err != nil && !os.IsNotExist(err) {
+	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
