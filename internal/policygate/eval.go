@@ -86,7 +86,7 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 	if data == nil {
 		data = map[string]any{}
 	}
-	store := inmem.NewFromObject(jsonRoundTrip(data))
+	store := inmem.NewFromObject(data)
 
 	sort.Slice(found, func(i, j int) bool {
 		if found[i].Package != found[j].Package {
@@ -115,21 +115,6 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 		return nil, exitcode.BadInputf("no policy defines allow, deny or warn rules")
 	}
 	return &Gate{rules: found}, nil
-}
-
-// jsonRoundTrip turns the data into plain JSON types the store takes.
-func jsonRoundTrip(v map[string]any) map[string]any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return v
-	}
-	var out map[string]any
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.UseNumber()
-	if dec.Decode(&out) != nil {
-		return v
-	}
-	return out
 }
 
 // Message is one deny or warn message and where it came from.

@@ -40,9 +40,7 @@ func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
 			}
 			files = append(files, policyFile{Name: spec, Source: b.Source})
 			if b.Defaults != nil {
-				if err := merge(defaults, b.Defaults); err != nil {
-					return nil, nil, exitcode.BadInputf("%s: %w", spec, err)
-				}
+				merge(defaults, b.Defaults)
 			}
 			continue
 		}
@@ -258,19 +256,16 @@ func setPath(doc map[string]any, path []string, val any) error {
 }
 
 // merge deep-merges src into dst; src wins for values, objects merge.
-func merge(dst, src map[string]any) error {
+func merge(dst, src map[string]any) {
 	for k, v := range src {
 		sv, srcObj := v.(map[string]any)
 		dv, dstObj := dst[k].(map[string]any)
 		if srcObj && dstObj {
-			if err := merge(dv, sv); err != nil {
-				return err
-			}
+			merge(dv, sv)
 			continue
 		}
 		dst[k] = v
 	}
-	return nil
 }
 
 // flatten lists the scalar values of doc under dotted keys, sorted.

@@ -95,11 +95,11 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader) (*Result, error) {
 		if !ok {
 			return nil, exitcode.BadInputf("--data %s: want an object at the top level", path)
 		}
-		_ = merge(data, obj)
+		merge(data, obj)
 	}
 	params, _ := parseSet(cfg.Params, "param")
 	if len(params) > 0 {
-		_ = merge(data, map[string]any{"params": params})
+		merge(data, map[string]any{"params": params})
 	}
 	sets, _ := parseSet(cfg.Set, "set")
 
@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader) (*Result, error) {
 			if !ok {
 				return nil, exitcode.BadInputf("--set: input %s is not an object, so keys cannot be set in it", in)
 			}
-			_ = merge(obj, sets)
+			merge(obj, sets)
 		}
 		inputs = append(inputs, source{in, doc})
 	}

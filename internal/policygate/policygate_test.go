@@ -325,3 +325,24 @@ func TestMessagesCannotInjectOutputs(t *testing.T) {
 		t.Errorf("outputs = %q", outs)
 	}
 }
+
+// Built-ins bring default parameters as data; --param overrides them.
+func TestBuiltinDefaultsAndParamOverride(t *testing.T) {
+	t.Parallel()
+	r := local(t, "", "-p", "builtin:model-age", "--set", "age_days=40", "--json")
+	var res policygate.Result
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("%v: %s", err, r.stderr)
+	}
+	if r.code != 1 || len(res.Messages) != 1 || res.Messages[0].Message != "model is 40 days old, at most 30 allowed" {
+		t.Errorf("default max_age_days: exit %d, %+v", r.code, res.Messages)
+	}
+	r = local(t, "", "-p", "builtin:model-age", "--set", "age_days=40", "--param", "max_age_days=60", "--param", "warn_age_days=30", "--json")
+	res = policygate.Result{}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 0 || res.DenyCount != 0 || res.WarnCount != 1 || res.Messages[0].Message != "model is 40 days old, older than 30 days" {
+		t.Errorf("overridden: exit %d, %+v", r.code, res.Messages)
+	}
+}
