@@ -31,12 +31,20 @@ func gate(t *testing.T, env map[string]string, stdin string, args ...string) run
 	return run{code, stdout.String(), stderr.String(), w}
 }
 
-// local runs policy-gate outside a workflow.
+// local runs policy-gate outside a workflow (RUNNER_TEMP aside, so that
+// decision files land in the test's temp dir).
 func local(t *testing.T, stdin string, args ...string) run {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
+	temp := t.TempDir() // where decision files go by default
 	code := policygate.Command().Main(append([]string{"policy-gate"}, args...), command.Env{
-		Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" },
+		Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
+		Getenv: func(k string) string {
+			if k == "RUNNER_TEMP" {
+				return temp
+			}
+			return ""
+		},
 	})
 	return run{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
