@@ -10,5 +10,7 @@ import (
 )
 
 func main() {
-	os.Exit(imagescan.Command().Main(os.Args, command.OSEnv()))
+	code := imagescan.Command().Main(os.Args, command.OSEnv())
+	_ = imagescan.RemoveTempFiles()
+	os.Exit(code)
 }

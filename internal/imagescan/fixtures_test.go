@@ -46,6 +46,7 @@ func TestMain(m *testing.M) {
 	if fixDir != "" {
 		os.RemoveAll(fixDir)
 	}
+	_ = RemoveTempFiles()
 	os.Exit(code)
 }
 

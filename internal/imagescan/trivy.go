@@ -22,6 +22,7 @@ import (
 	"github.com/aquasecurity/trivy/pkg/scan/ospkg"
 	"github.com/aquasecurity/trivy/pkg/types"
 	"github.com/aquasecurity/trivy/pkg/vulnerability"
+	xos "github.com/aquasecurity/trivy/pkg/x/os"
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/mlship/mlship/internal/exitcode"
@@ -123,4 +124,11 @@ func trivyVersion() string {
 		}
 	}
 	return "unknown"
+}
+
+// RemoveTempFiles removes the temporary directory Trivy keeps for the whole
+// process ($TMPDIR/trivy-<pid>), as the Trivy CLI does on its way out. Call
+// it once, when no scan runs any more.
+func RemoveTempFiles() error {
+	return xos.Cleanup()
 }
