@@ -269,5 +269,3 @@ func matchName(patternText, nameText string) bool {
 	}
 	return p == len(pattern)
 }
-
-func hasWildcard(s string) bool { return strings.ContainsAny(s, "*?") }
