@@ -98,13 +98,13 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		}
 	}
 
-	var cw *cloudWatchPlan
+	var cwData []cwtypes.MetricDatum
 	if cfg.Namespace != "" {
 		data, skipped, err := metricData(metrics, cfg.dims, cfg.units, deps.Now())
 		if err != nil {
 			return nil, err
 		}
-		cw = &cloudWatchPlan{data: data}
+		cwData = data
 		res.CloudWatch = &CloudWatchResult{Namespace: cfg.Namespace, Skipped: skipped}
 	}
 
@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 			return nil, err
 		}
 	}
-	if (len(uploads) > 0 && (deps.S3 == nil || deps.Presigner == nil)) || (cw != nil && deps.CloudWatch == nil) {
+	if (len(uploads) > 0 && (deps.S3 == nil || deps.Presigner == nil)) || (res.CloudWatch != nil && deps.CloudWatch == nil) {
 		return nil, errors.New("internal error: no AWS client")
 	}
 
@@ -132,11 +132,11 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 			failures = append(failures, err)
 		}
 	}
-	if cw != nil {
-		if len(cw.data) == 0 {
+	if res.CloudWatch != nil {
+		if len(cwData) == 0 {
 			log.Warningf("no numeric metric to put to CloudWatch")
 		} else {
-			put, requests, err := putMetrics(ctx, deps.CloudWatch, cfg.Namespace, cw.data, log)
+			put, requests, err := putMetrics(ctx, deps.CloudWatch, cfg.Namespace, cwData, log)
 			res.CloudWatch.Put, res.CloudWatch.Requests = put, requests
 			if err != nil {
 				failures = append(failures, err)
@@ -171,10 +171,6 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		return res, failures[0]
 	}
 	return res, errors.Join(failures...)
-}
-
-type cloudWatchPlan struct {
-	data []cwtypes.MetricDatum
 }
 
 // readMetrics reads every file the arguments name, in order.
