@@ -495,8 +495,9 @@ func (l *Lambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*
 	}
 	ver, snap, err := f.pickVersion(l, qual)
 	if err != nil {
+		err = l.fail(err)
 		unlock()
-		return nil, l.failUnlocked(err)
+		return nil, err
 	}
 	h := f.handler
 	fname := f.name
@@ -562,12 +563,6 @@ func (l *Lambda) fail(err error) error {
 		l.calls[n-1].Err = errCode(err)
 	}
 	return err
-}
-
-func (l *Lambda) failUnlocked(err error) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.fail(err)
 }
 
 func errCode(err error) string {
