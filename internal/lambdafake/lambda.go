@@ -7,8 +7,10 @@
 //     and a reason code) after UpdateDuration;
 //   - a new function is State Pending, then Active; an Inactive function is
 //     Pending again while an update brings it back;
-//   - any update, publish or invocation of $LATEST while an update runs (or
-//     the function is Pending) is a ResourceConflictException;
+//   - any update or publish while an update runs (or the function is
+//     Pending) is a ResourceConflictException, and so is an invocation of
+//     $LATEST while the function is not Active; while an update runs,
+//     invocations of $LATEST get the previous code and configuration;
 //   - a RevisionId that is not the current one is a PreconditionFailedException;
 //   - PublishVersion returns the existing version when nothing changed since
 //     it, and refuses a CodeSha256 that is not $LATEST's;
@@ -659,6 +661,9 @@ func (f *function) pickVersion(l *Lambda, qual string) (string, snapshot, error)
 	if qual == "" || qual == "$LATEST" {
 		if f.state != types.StateActive {
 			return "", snapshot{}, &types.ResourceConflictException{Message: aws.String("The operation cannot be performed at this time. The function is currently in the following state: " + string(f.state))}
+		}
+		if f.pending != nil {
+			return "$LATEST", f.pending.before, nil
 		}
 		return "$LATEST", f.latest, nil
 	}

@@ -74,6 +74,17 @@ func TestUpdateLifecycle(t *testing.T) {
 	if !errors.As(err, &conflict) {
 		t.Fatalf("publish during update: %v, want ResourceConflictException", err)
 	}
+	// While it runs, $LATEST still runs the previous image.
+	l.SetHandler("fn", func(_ context.Context, req InvokeRequest) InvokeResult {
+		return InvokeResult{Payload: []byte(req.ImageURI)}
+	})
+	inv, err := l.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(inv.Payload) != img1 {
+		t.Fatalf("invocation during the update ran %s, want %s", inv.Payload, img1)
+	}
 	c.Advance(10 * time.Second)
 	cfg := get(t, l, "")
 	if cfg.LastUpdateStatus != types.LastUpdateStatusSuccessful || cfg.State != types.StateActive {
