@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +42,8 @@ type env struct {
 	host string
 	ssm  *fakeSSM
 	log  *recLog
+	// requests counts every request the registry got, of any kind.
+	requests atomic.Int64
 }
 
 func newEnv(t *testing.T) *env {
@@ -47,10 +51,15 @@ func newEnv(t *testing.T) *env {
 	f := ecrfake.New()
 	reg := f.Registry(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	reg.RequireAuth = true
-	srv := httptest.NewServer(reg)
+	e := &env{t: t, ecr: f, reg: reg, ssm: newFakeSSM(), log: &recLog{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.requests.Add(1)
+		reg.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	f.ProxyEndpoint = srv.URL
-	return &env{t: t, ecr: f, reg: reg, host: strings.TrimPrefix(srv.URL, "http://"), ssm: newFakeSSM(), log: &recLog{}}
+	e.host = strings.TrimPrefix(srv.URL, "http://")
+	return e
 }
 
 func (e *env) deps() Deps {
