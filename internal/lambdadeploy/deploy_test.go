@@ -66,10 +66,15 @@ func TestAllAtOnce(t *testing.T) {
 		!slices.Equal(st.Latest.EnvironmentKeys, []string{"MODEL_PATH", "THRESHOLD"}) || st.Deploy.ImageURI != imgV2 {
 		t.Errorf("previous state = %+v", st)
 	}
-	// Every change carried a RevisionId: the fake records the calls, and
-	// the flow is code, configuration, publish, alias.
+	// The flow is code, configuration, publish, alias, and every change
+	// carried a RevisionId, so that none overwrites someone else's.
 	if got := w.mutating(); !slices.Equal(got, []string{"UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "UpdateAlias"}) {
 		t.Errorf("changes = %v", got)
+	}
+	for _, c := range w.calls() {
+		if c.Mutating() && c.RevisionID == "" {
+			t.Errorf("%s carried no RevisionId", c.Op)
+		}
 	}
 }
 

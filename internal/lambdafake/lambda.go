@@ -72,7 +72,10 @@ type Call struct {
 	Op        string // "GetFunction", "UpdateFunctionCode", ...
 	Function  string
 	Qualifier string // version or alias, where the call has one
-	Err       string // error code returned, if any
+	// RevisionID is the RevisionId the call carried, if any: Lambda
+	// refuses a change whose RevisionId is not the current one.
+	RevisionID string
+	Err        string // error code returned, if any
 }
 
 // Mutating reports whether the call can change the function or its aliases
@@ -298,7 +301,7 @@ func (l *Lambda) Versions(fn string) []string {
 // location.
 func (l *Lambda) GetFunction(ctx context.Context, in *lambda.GetFunctionInput, _ ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error) {
 	name, qual := splitName(aws.ToString(in.FunctionName), aws.ToString(in.Qualifier))
-	f, unlock, err := l.begin(ctx, "GetFunction", name, qual)
+	f, unlock, err := l.begin(ctx, Call{Op: "GetFunction", Function: name, Qualifier: qual})
 	defer unlock()
 	if err != nil {
 		return nil, err
@@ -321,7 +324,7 @@ func (l *Lambda) GetFunction(ctx context.Context, in *lambda.GetFunctionInput, _
 // UpdateDuration.
 func (l *Lambda) UpdateFunctionCode(ctx context.Context, in *lambda.UpdateFunctionCodeInput, _ ...func(*lambda.Options)) (*lambda.UpdateFunctionCodeOutput, error) {
 	name, _ := splitName(aws.ToString(in.FunctionName), "")
-	f, unlock, err := l.begin(ctx, "UpdateFunctionCode", name, "")
+	f, unlock, err := l.begin(ctx, Call{Op: "UpdateFunctionCode", Function: name, RevisionID: aws.ToString(in.RevisionId)})
 	defer unlock()
 	if err != nil {
 		return nil, err
@@ -351,7 +354,7 @@ func (l *Lambda) UpdateFunctionCode(ctx context.Context, in *lambda.UpdateFuncti
 // Environment replaces every variable.
 func (l *Lambda) UpdateFunctionConfiguration(ctx context.Context, in *lambda.UpdateFunctionConfigurationInput, _ ...func(*lambda.Options)) (*lambda.UpdateFunctionConfigurationOutput, error) {
 	name, _ := splitName(aws.ToString(in.FunctionName), "")
-	f, unlock, err := l.begin(ctx, "UpdateFunctionConfiguration", name, "")
+	f, unlock, err := l.begin(ctx, Call{Op: "UpdateFunctionConfiguration", Function: name, RevisionID: aws.ToString(in.RevisionId)})
 	defer unlock()
 	if err != nil {
 		return nil, err
@@ -378,7 +381,7 @@ func (l *Lambda) UpdateFunctionConfiguration(ctx context.Context, in *lambda.Upd
 // version when nothing changed since it.
 func (l *Lambda) PublishVersion(ctx context.Context, in *lambda.PublishVersionInput, _ ...func(*lambda.Options)) (*lambda.PublishVersionOutput, error) {
 	name, _ := splitName(aws.ToString(in.FunctionName), "")
-	f, unlock, err := l.begin(ctx, "PublishVersion", name, "")
+	f, unlock, err := l.begin(ctx, Call{Op: "PublishVersion", Function: name, RevisionID: aws.ToString(in.RevisionId)})
 	defer unlock()
 	if err != nil {
 		return nil, err
@@ -410,7 +413,7 @@ func (l *Lambda) PublishVersion(ctx context.Context, in *lambda.PublishVersionIn
 // GetAlias returns an alias.
 func (l *Lambda) GetAlias(ctx context.Context, in *lambda.GetAliasInput, _ ...func(*lambda.Options)) (*lambda.GetAliasOutput, error) {
 	name, _ := splitName(aws.ToString(in.FunctionName), "")
-	f, unlock, err := l.begin(ctx, "GetAlias", name, aws.ToString(in.Name))
+	f, unlock, err := l.begin(ctx, Call{Op: "GetAlias", Function: name, Qualifier: aws.ToString(in.Name)})
 	defer unlock()
 	if err != nil {
 		return nil, err
@@ -427,7 +430,7 @@ func (l *Lambda) GetAlias(ctx context.Context, in *lambda.GetAliasInput, _ ...fu
 func (l *Lambda) CreateAlias(ctx context.Context, in *lambda.CreateAliasInput, _ ...func(*lambda.Options)) (*lambda.CreateAliasOutput, error) {
 	name, _ := splitName(aws.ToString(in.FunctionName), "")
 	aname := aws.ToString(in.Name)
-	f, unlock, err := l.begin(ctx, "CreateAlias", name, aname)
+	f, unlock, err := l.begin(ctx, Call{Op: "CreateAlias", Function: name, Qualifier: aname})
 	defer unlock()
 	if err != nil {
 		return nil, err
@@ -455,7 +458,7 @@ func (l *Lambda) CreateAlias(ctx context.Context, in *lambda.CreateAliasInput, _
 func (l *Lambda) UpdateAlias(ctx context.Context, in *lambda.UpdateAliasInput, _ ...func(*lambda.Options)) (*lambda.UpdateAliasOutput, error) {
 	name, _ := splitName(aws.ToString(in.FunctionName), "")
 	aname := aws.ToString(in.Name)
-	f, unlock, err := l.begin(ctx, "UpdateAlias", name, aname)
+	f, unlock, err := l.begin(ctx, Call{Op: "UpdateAlias", Function: name, Qualifier: aname, RevisionID: aws.ToString(in.RevisionId)})
 	defer unlock()
 	if err != nil {
 		return nil, err
@@ -490,7 +493,7 @@ func (l *Lambda) UpdateAlias(ctx context.Context, in *lambda.UpdateAliasInput, _
 // picks a version at random by weight, as Lambda does.
 func (l *Lambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	name, qual := splitName(aws.ToString(in.FunctionName), aws.ToString(in.Qualifier))
-	f, unlock, err := l.begin(ctx, "Invoke", name, qual)
+	f, unlock, err := l.begin(ctx, Call{Op: "Invoke", Function: name, Qualifier: qual})
 	if err != nil {
 		unlock()
 		return nil, err
@@ -530,23 +533,24 @@ func (l *Lambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*
 
 // begin runs BeforeCall, takes the lock, records the call and settles the
 // function's state at the current time. unlock must always be called.
-func (l *Lambda) begin(ctx context.Context, op, name, qual string) (*function, func(), error) {
+func (l *Lambda) begin(ctx context.Context, c Call) (*function, func(), error) {
 	nop := func() {}
 	if err := ctx.Err(); err != nil {
 		return nil, nop, err
 	}
 	if l.BeforeCall != nil {
-		if err := l.BeforeCall(ctx, op, name); err != nil {
-			l.record(Call{Op: op, Function: name, Qualifier: qual, Err: errCode(err)})
+		if err := l.BeforeCall(ctx, c.Op, c.Function); err != nil {
+			c.Err = errCode(err)
+			l.record(c)
 			return nil, nop, err
 		}
 	}
 	l.mu.Lock()
 	unlock := sync.OnceFunc(l.mu.Unlock)
-	l.calls = append(l.calls, Call{Op: op, Function: name, Qualifier: qual})
-	f := l.functions[name]
+	l.calls = append(l.calls, c)
+	f := l.functions[c.Function]
 	if f == nil {
-		return nil, unlock, l.fail(notFound(fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", l.Region, l.Account, name)))
+		return nil, unlock, l.fail(notFound(fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", l.Region, l.Account, c.Function)))
 	}
 	f.settle(l, l.now())
 	return f, unlock, nil
