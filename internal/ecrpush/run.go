@@ -566,11 +566,7 @@ func (t *target) tag(ctx context.Context, art *artifact, p tagPlan) (TagResult, 
 		case errors.As(err, &already):
 			return TagResult{Tag: p.tag, Status: "unchanged"}, nil
 		case errors.As(err, &tagExists):
-			cur, lerr := t.current(ctx, t.cfg.Repository, p.tag)
-			if lerr != nil || cur == "" {
-				cur = "another digest"
-			}
-			return tr, immutableErr(t.repo, p.tag, cur, digest)
+			return tr, t.tagTaken(ctx, p.tag, digest)
 		default:
 			return tr, awsErr(fmt.Sprintf("tagging %s as %s (PutImage)", digest, p.tag), err)
 		}
@@ -580,11 +576,7 @@ func (t *target) tag(ctx context.Context, art *artifact, p tagPlan) (TagResult, 
 	if errors.As(err, &terr) {
 		for _, d := range terr.Errors {
 			if d.Code == "TAG_INVALID" {
-				cur, lerr := t.current(ctx, t.cfg.Repository, p.tag)
-				if lerr != nil || cur == "" {
-					cur = "another digest"
-				}
-				return tr, immutableErr(t.repo, p.tag, cur, digest)
+				return tr, t.tagTaken(ctx, p.tag, digest)
 			}
 		}
 	}
@@ -592,6 +584,17 @@ func (t *target) tag(ctx context.Context, art *artifact, p tagPlan) (TagResult, 
 		return tr, registryErr(fmt.Sprintf("tagging %s as %s", digest, p.tag), err)
 	}
 	return tr, nil
+}
+
+// tagTaken is the error for an immutable tag the registry refused to move
+// to digest (set by someone else since it was looked up), naming the
+// digest it points at when that can be found.
+func (t *target) tagTaken(ctx context.Context, tag, digest string) error {
+	cur, err := t.current(ctx, t.cfg.Repository, tag)
+	if err != nil || cur == "" {
+		cur = "another digest"
+	}
+	return immutableErr(t.repo, tag, cur, digest)
 }
 
 // recordSSM writes the tag to the SSM parameter unless it already holds it.
