@@ -19,13 +19,9 @@ import (
 type Alarms struct {
 	// Now is the clock for state timestamps; nil means time.Now.
 	Now func() time.Time
-	// OnDescribe, when set, runs at the start of every DescribeAlarms call,
-	// outside the lock; a returned error is the call's result.
-	OnDescribe func(ctx context.Context, names []string) error
 
 	mu     sync.Mutex
 	alarms map[string]*fakeAlarm
-	calls  int
 }
 
 type fakeAlarm struct {
@@ -68,26 +64,13 @@ func (a *Alarms) Set(name string, state cwtypes.StateValue, reason string) {
 	al.state, al.reason, al.updated = state, reason, a.now()
 }
 
-// DescribeCalls returns how many DescribeAlarms calls were made.
-func (a *Alarms) DescribeCalls() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.calls
-}
-
 // DescribeAlarms returns the named alarms of the types asked for.
 func (a *Alarms) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if a.OnDescribe != nil {
-		if err := a.OnDescribe(ctx, in.AlarmNames); err != nil {
-			return nil, err
-		}
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.calls++
 	if len(in.AlarmNames) > 100 {
 		return nil, &cwtypes.InvalidParameterValueException{Message: aws.String(fmt.Sprintf("The collection AlarmNames must not have a size greater than 100; got %d", len(in.AlarmNames)))}
 	}

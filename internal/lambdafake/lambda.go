@@ -82,7 +82,7 @@ type Call struct {
 // (whether or not it succeeded).
 func (c Call) Mutating() bool {
 	switch c.Op {
-	case "UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias", "DeleteAlias":
+	case "UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion", "CreateAlias", "UpdateAlias":
 		return true
 	}
 	return false
@@ -119,7 +119,9 @@ type Lambda struct {
 	Now func() time.Time
 	// BeforeCall, when set, runs at the start of every call, outside the
 	// fake's lock: tests use it to inject errors (a returned error is the
-	// call's result: throttling, access denied) or to hold a call back.
+	// call's result, e.g. AccessDenied) or to hold a call back. The fake is
+	// called without the SDK's middleware, so nothing retries an injected
+	// throttling error.
 	BeforeCall func(ctx context.Context, op, function string) error
 
 	mu        sync.Mutex
@@ -247,17 +249,6 @@ func (l *Lambda) Calls() []Call {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.calls)
-}
-
-// MutatingCalls returns the calls that could have changed something.
-func (l *Lambda) MutatingCalls() []Call {
-	var out []Call
-	for _, c := range l.Calls() {
-		if c.Mutating() {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // Alias returns the alias as GetAlias would, without recording a call.
@@ -893,12 +884,6 @@ func newRevision() string {
 	_, _ = rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
-// Throttled is the error Lambda returns to a caller over its request rate;
-// the SDK retries it. Return it from BeforeCall.
-func Throttled() error {
-	return &types.TooManyRequestsException{Message: aws.String("Rate exceeded"), Reason: types.ThrottleReasonCallerRateLimitExceeded, Type: aws.String("User")}
 }
 
 // AccessDenied is the error an IAM policy without lambda:<op> causes; it is
