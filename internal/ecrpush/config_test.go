@@ -96,8 +96,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateECRHost(t *testing.T) {
 	t.Parallel()
-	c := Config{Repository: "m", Tags: []string{"v1"}, CheckExists: true, Jobs: 1, Registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com"}
-	c.Repository = "mm"
+	c := Config{Repository: "mm", Tags: []string{"v1"}, CheckExists: true, Jobs: 1, Registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com"}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

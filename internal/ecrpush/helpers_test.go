@@ -247,7 +247,7 @@ func (s *fakeSSM) value(name string) string {
 	return aws.ToString(s.params[name].Value)
 }
 
-// commandWith returns the command with deps from e (logging through the
+// command returns the command with deps from e (logging through the
 // run's action).
 func (e *env) command() *command.Command {
 	return newCommand(func(_ context.Context, _ *Config, rt *command.Runtime) (Deps, error) {
@@ -264,14 +264,4 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(bytes.TrimSpace(b))
-}
-
-// mutateConfig returns base with another config and the same layers.
-func mutateConfig(base v1.Image) (v1.Image, error) {
-	return mutate.Config(base, v1.Config{Env: []string{"MODEL_VERSION=2"}})
-}
-
-// layoutWrite writes idx as the layout's index.json itself.
-func layoutWrite(dir string, idx v1.ImageIndex) (layout.Path, error) {
-	return layout.Write(dir, idx)
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -130,7 +133,7 @@ func TestSharedLayersAreNotUploadedAgain(t *testing.T) {
 	base := randomImage(t, 8192, 3)
 	e.mustRun(Config{Repository: "app", OCILayout: writeLayout(t, base), Tags: []string{"base"}})
 	// The same layers under a new config: only config (and manifest) go up.
-	next, err := mutateConfig(base)
+	next, err := mutate.Config(base, v1.Config{Env: []string{"MODEL_VERSION=2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +225,7 @@ func TestLayoutWhoseIndexIsThePlatformList(t *testing.T) {
 	e.createRepo("app", false)
 	idx := platformIndex(t)
 	dir := filepath.Join(t.TempDir(), "layout")
-	if _, err := layoutWrite(dir, idx); err != nil {
+	if _, err := layout.Write(dir, idx); err != nil {
 		t.Fatal(err)
 	}
 	res := e.mustRun(Config{Repository: "app", OCILayout: dir, Tags: []string{"multi"}})
