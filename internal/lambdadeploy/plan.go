@@ -95,9 +95,7 @@ func (dp *deployer) recordState() {
 
 // writeState records the previous state in cfg.StateFile.
 func (dp *deployer) writeState() error {
-	kept := dp.state.KeptVersion
 	dp.recordState()
-	dp.state.KeptVersion = kept
 	if dp.cfg.StateFile == "" {
 		return nil
 	}
