@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -145,7 +146,7 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 			// Secret values are masked before anything can print them,
 			// even a validation error.
 			for _, a := range cfg.SecretEnvArgs {
-				if _, v, ok := cutEnv(a); ok {
+				if _, v, ok := strings.Cut(a, "="); ok {
 					rt.Mask(v)
 				}
 			}
@@ -172,15 +173,6 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 			return Run(ctx, cfg, deps)
 		},
 	}
-}
-
-func cutEnv(arg string) (string, string, bool) {
-	for i := 0; i < len(arg); i++ {
-		if arg[i] == '=' {
-			return arg[:i], arg[i+1:], true
-		}
-	}
-	return "", "", false
 }
 
 func tempDir(getenv func(string) string) string {
