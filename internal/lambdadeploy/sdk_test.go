@@ -99,8 +99,11 @@ func TestRealClientRetries(t *testing.T) {
 			if got := exitcode.Of(err); got != tc.wantCode {
 				t.Fatalf("exit %d (%v), want %d", got, err, tc.wantCode)
 			}
-			if calls != tc.wantCalls {
-				t.Errorf("GetFunction was called %d times, want %d", calls, tc.wantCalls)
+			mu.Lock()
+			got := calls
+			mu.Unlock()
+			if got != tc.wantCalls {
+				t.Errorf("GetFunction was called %d times, want %d", got, tc.wantCalls)
 			}
 			if tc.wantCode == exitcode.OK {
 				plan := strings.Join(res.Plan, "\n")
