@@ -252,13 +252,9 @@ func (r *Registry) upload(w http.ResponseWriter, req *http.Request, repo string)
 func (r *Registry) manifest(w http.ResponseWriter, req *http.Request, repo, ref string) {
 	switch req.Method {
 	case http.MethodGet, http.MethodHead:
-		id := types.ImageIdentifier{ImageTag: aws.String(ref)}
-		if strings.HasPrefix(ref, "sha256:") {
-			id = types.ImageIdentifier{ImageDigest: aws.String(ref)}
-		}
 		r.f.mu.Lock()
 		rp, _ := r.f.repo(aws.String(repo))
-		img, err := r.f.image(rp, id)
+		img, err := r.f.image(rp, imageID(ref))
 		var body []byte
 		var mt, digest string
 		if err == nil {

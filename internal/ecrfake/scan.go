@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -114,8 +115,9 @@ func (f *Fake) RemoveScan(repo, ref string) error {
 	return nil
 }
 
+// imageID is the image id of ref, a digest (sha256:...) or a tag.
 func imageID(ref string) types.ImageIdentifier {
-	if len(ref) > 7 && ref[:7] == "sha256:" {
+	if strings.HasPrefix(ref, "sha256:") {
 		return types.ImageIdentifier{ImageDigest: aws.String(ref)}
 	}
 	return types.ImageIdentifier{ImageTag: aws.String(ref)}
