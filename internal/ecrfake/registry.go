@@ -94,8 +94,12 @@ func (r *Registry) Stats() RegistryStats {
 	}
 }
 
-// Fail adds a fault.
+// Fail adds a fault. A fault with N == 0 fails nothing, as FailNext with
+// n == 0 does.
 func (r *Registry) Fail(ft RegistryFault) {
+	if ft.N == 0 {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.faults = append(r.faults, &ft)

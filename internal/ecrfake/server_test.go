@@ -189,3 +189,30 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("HEAD of a foreign blob = %d", resp.StatusCode)
 	}
 }
+
+// A fault fails as many requests as its N says: none for 0, all for -1.
+func TestRegistryFaultCount(t *testing.T) {
+	t.Parallel()
+	f := New()
+	reg := f.Registry(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewServer(reg)
+	t.Cleanup(srv.Close)
+	status := func() int {
+		resp, err := http.Get(srv.URL + "/v2/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	reg.Fail(RegistryFault{N: 0, Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE"})
+	if got := status(); got != http.StatusOK {
+		t.Errorf("N 0: status %d, want 200", got)
+	}
+	reg.Fail(RegistryFault{N: 2, Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE"})
+	for i, want := range []int{503, 503, 200} {
+		if got := status(); got != want {
+			t.Errorf("N 2, request %d: status %d, want %d", i+1, got, want)
+		}
+	}
+}
