@@ -445,11 +445,9 @@ func (dp *deployer) updateCode(ctx context.Context, image, what string) error {
 	}
 	dp.latestChanged = true
 	dp.log.Logf("%s of %s to %s: started", what, dp.cfg.Function, image)
-	cfg, err := dp.waitUpdated(ctx, what, false)
-	if err != nil {
+	if err := dp.waitOwnUpdate(ctx, what); err != nil {
 		return err
 	}
-	dp.revision = aws.ToString(cfg.RevisionId)
 	dp.event(fmt.Sprintf("%s: %s now runs %s", what, dp.cfg.Function, image))
 	return nil
 }
@@ -473,11 +471,9 @@ func (dp *deployer) updateEnv(ctx context.Context, env map[string]string, what s
 		return dp.changeErr(what, err)
 	}
 	dp.latestChanged = true
-	cfg, err := dp.waitUpdated(ctx, what, false)
-	if err != nil {
+	if err := dp.waitOwnUpdate(ctx, what); err != nil {
 		return err
 	}
-	dp.revision = aws.ToString(cfg.RevisionId)
 	dp.event(fmt.Sprintf("%s: %s", what, dp.envDiff.describe(dp.cfg.Env)))
 	return nil
 }
@@ -527,10 +523,22 @@ func (dp *deployer) publishVersion(ctx context.Context, codeSha, desc string) (*
 	return out, nil
 }
 
+// waitOwnUpdate waits for the update this deploy started and takes the
+// revision it ends with as this deploy's own: the end of an update, Failed
+// as well as Successful, changes the RevisionId.
+func (dp *deployer) waitOwnUpdate(ctx context.Context, what string) error {
+	cfg, err := dp.waitUpdated(ctx, what, false)
+	if cfg != nil {
+		dp.revision = aws.ToString(cfg.RevisionId)
+	}
+	return err
+}
+
 // waitUpdated waits with the SDK's FunctionUpdatedV2 waiter until $LATEST's
 // last update is no longer InProgress, then (if it is coming back from
 // Inactive) with FunctionActiveV2 until it is Active. A Failed update is an
-// error naming LastUpdateStatusReason unless acceptFailed.
+// error naming LastUpdateStatusReason, returned with the configuration,
+// unless acceptFailed.
 func (dp *deployer) waitUpdated(ctx context.Context, what string, acceptFailed bool) (*types.FunctionConfiguration, error) {
 	in := &lambda.GetFunctionInput{FunctionName: aws.String(dp.cfg.Function)}
 	start := time.Now()
@@ -552,8 +560,12 @@ func (dp *deployer) waitUpdated(ctx context.Context, what string, acceptFailed b
 	}
 	cfg := out.Configuration
 	if cfg.LastUpdateStatus == types.LastUpdateStatusFailed && !acceptFailed {
-		return nil, exitcode.Failedf("%s of %s: the update failed (%s): %s; the alias was not moved", what, dp.cfg.Function,
-			orDefault(cfg.LastUpdateStatusReasonCode, "no reason code"), orDefault(aws.ToString(cfg.LastUpdateStatusReason), "no reason given"))
+		var moved string
+		if dp.cfg.hasAlias() && !dp.aliasMoved {
+			moved = "; the alias was not moved"
+		}
+		return cfg, exitcode.Failedf("%s of %s: the update failed (%s): %s%s", what, dp.cfg.Function,
+			orDefault(cfg.LastUpdateStatusReasonCode, "no reason code"), orDefault(aws.ToString(cfg.LastUpdateStatusReason), "no reason given"), moved)
 	}
 	if cfg.State != types.StateActive && cfg.State != "" {
 		aw := lambda.NewFunctionActiveV2Waiter(dp.d.Lambda, func(o *lambda.FunctionActiveV2WaiterOptions) {
@@ -814,11 +826,17 @@ func (dp *deployer) rollbackLatest(ctx context.Context, cause error) error {
 		return fmt.Errorf("%w; rolling back failed: %v", cause, err)
 	}
 	if cur.Configuration.LastUpdateStatus == types.LastUpdateStatusInProgress {
+		// The deploy's own update, when it was stopped while waiting: its
+		// end changes the revision.
+		ours := aws.ToString(cur.Configuration.RevisionId) == dp.revision
 		if _, err := dp.waitUpdated(ctx, "waiting before the rollback", true); err != nil {
 			return fmt.Errorf("%w; rolling back failed: %v", cause, err)
 		}
 		if cur, err = dp.getFunction(ctx); err != nil {
 			return fmt.Errorf("%w; rolling back failed: %v", cause, err)
+		}
+		if ours {
+			dp.revision = aws.ToString(cur.Configuration.RevisionId)
 		}
 	}
 	if rev := aws.ToString(cur.Configuration.RevisionId); rev != dp.revision {

@@ -530,6 +530,66 @@ func TestNoAliasRollbackRestoresLatest(t *testing.T) {
 			t.Errorf("$LATEST after rollback: code %s env %v", aws.ToString(cfg.CodeSha256), cfg.Environment.Variables)
 		}
 	})
+	t.Run("own update failed", func(t *testing.T) {
+		t.Parallel()
+		// The code update succeeds, the environment update ends Failed:
+		// Lambda keeps the old variables, and the rollback must restore the
+		// code although the failed update changed the RevisionId.
+		w := newWorld(t)
+		w.lambda.BeforeCall = func(_ context.Context, op, _ string) error {
+			if op == "UpdateFunctionConfiguration" && !slices.Contains(w.mutating(), "UpdateFunctionConfiguration") {
+				w.lambda.FailNextUpdate("fn", types.LastUpdateStatusReasonCodeInvalidConfiguration, "bad variables")
+			}
+			return nil
+		}
+		res, err := w.run(&Config{Function: "fn", ImageURI: imgV2, EnvArgs: []string{"MODEL_PATH=changed"}})
+		if exitcode.Of(err) != exitcode.Failed || !res.RolledBack || strings.Contains(err.Error(), "someone else") || strings.Contains(err.Error(), "alias") {
+			t.Fatalf("err = %v, rolled back %v", err, res.RolledBack)
+		}
+		cfg := w.lambda.Latest("fn")
+		if aws.ToString(cfg.CodeSha256) != strings.TrimPrefix(w.digest("v1"), "sha256:") || cfg.Environment.Variables["MODEL_PATH"] != "/opt/model" {
+			t.Errorf("$LATEST after rollback: code %s env %v", aws.ToString(cfg.CodeSha256), cfg.Environment.Variables)
+		}
+	})
+	t.Run("cancelled while its own update runs", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		// The fake's clock stands still until the rollback waits, so the
+		// update is still running when the rollback first reads $LATEST.
+		var mu sync.Mutex
+		now := time.Now()
+		w.lambda.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		rollbackReads := 0
+		w.lambda.BeforeCall = func(callCtx context.Context, op, _ string) error {
+			if op != "GetFunction" || !slices.Contains(w.mutating(), "UpdateFunctionCode") {
+				return nil
+			}
+			switch {
+			case ctx.Err() == nil:
+				cancel() // while the deploy waits for its update
+			case callCtx.Err() == nil: // the rollback's own context
+				if rollbackReads++; rollbackReads > 1 {
+					mu.Lock()
+					now = now.Add(time.Hour)
+					mu.Unlock()
+				}
+			}
+			return nil
+		}
+		cfg := &Config{Function: "fn", ImageURI: imgV2}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(ctx, cfg, w.deps())
+		if exitcode.Of(err) != exitcode.Incomplete || !res.RolledBack || strings.Contains(err.Error(), "someone else") {
+			t.Fatalf("err = %v, rolled back %v", err, res.RolledBack)
+		}
+		if cfg := w.lambda.Latest("fn"); aws.ToString(cfg.CodeSha256) != strings.TrimPrefix(w.digest("v1"), "sha256:") {
+			t.Errorf("$LATEST after rollback runs %s", aws.ToString(cfg.CodeSha256))
+		}
+	})
 	t.Run("previous image deleted", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
