@@ -1,6 +1,7 @@
 package lambdadeploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -335,7 +336,7 @@ func (dp *deployer) readFunction(ctx context.Context) error {
 	}
 	cfg := out.Configuration
 	if cfg.PackageType != types.PackageTypeImage {
-		return exitcode.BadInputf("function: %s is a %s function; lambda-deploy deploys container images", dp.cfg.Function, strings.ToLower(string(orDefault(cfg.PackageType, "Zip"))))
+		return exitcode.BadInputf("function: %s is a %s function; lambda-deploy deploys container images", dp.cfg.Function, strings.ToLower(string(cmp.Or(cfg.PackageType, "Zip"))))
 	}
 	if cfg.State == types.StatePending || cfg.LastUpdateStatus == types.LastUpdateStatusInProgress {
 		dp.log.Logf("%s: an update started elsewhere is in progress (State %s, LastUpdateStatus %s); waiting for it to finish", dp.cfg.Function, cfg.State, cfg.LastUpdateStatus)
@@ -348,7 +349,7 @@ func (dp *deployer) readFunction(ctx context.Context) error {
 		cfg = out.Configuration
 	}
 	if cfg.State == types.StateFailed || cfg.LastUpdateStatus == types.LastUpdateStatusFailed {
-		dp.log.Warningf("%s is in state %s, last update %s (%s); this deploy will update it", dp.cfg.Function, cfg.State, cfg.LastUpdateStatus, firstNonEmpty(aws.ToString(cfg.StateReason), aws.ToString(cfg.LastUpdateStatusReason)))
+		dp.log.Warningf("%s is in state %s, last update %s (%s); this deploy will update it", dp.cfg.Function, cfg.State, cfg.LastUpdateStatus, cmp.Or(aws.ToString(cfg.StateReason), aws.ToString(cfg.LastUpdateStatusReason)))
 	}
 	dp.latest, dp.code = cfg, out.Code
 	dp.revision = aws.ToString(cfg.RevisionId)
@@ -565,7 +566,7 @@ func (dp *deployer) waitUpdated(ctx context.Context, what string, acceptFailed b
 			moved = "; the alias was not moved"
 		}
 		return cfg, exitcode.Failedf("%s of %s: the update failed (%s): %s%s", what, dp.cfg.Function,
-			orDefault(cfg.LastUpdateStatusReasonCode, "no reason code"), orDefault(aws.ToString(cfg.LastUpdateStatusReason), "no reason given"), moved)
+			cmp.Or(cfg.LastUpdateStatusReasonCode, "no reason code"), cmp.Or(aws.ToString(cfg.LastUpdateStatusReason), "no reason given"), moved)
 	}
 	if cfg.State != types.StateActive && cfg.State != "" {
 		aw := lambda.NewFunctionActiveV2Waiter(dp.d.Lambda, func(o *lambda.FunctionActiveV2WaiterOptions) {
@@ -593,7 +594,7 @@ func (dp *deployer) waitErr(ctx context.Context, what string, err error) error {
 	case strings.Contains(err.Error(), "Failure"):
 		var reason string
 		if out, gerr := dp.d.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(dp.cfg.Function)}); gerr == nil && out.Configuration != nil {
-			reason = ": " + firstNonEmpty(aws.ToString(out.Configuration.StateReason), aws.ToString(out.Configuration.LastUpdateStatusReason))
+			reason = ": " + cmp.Or(aws.ToString(out.Configuration.StateReason), aws.ToString(out.Configuration.LastUpdateStatusReason))
 		}
 		return exitcode.Failedf("%s of %s: the function entered state Failed%s", what, dp.cfg.Function, reason)
 	default:
@@ -904,22 +905,6 @@ func apiMessage(err error) string {
 		return api.ErrorCode()
 	}
 	return err.Error()
-}
-
-func orDefault[T ~string](v T, def T) T {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func truncate(s string, n int) string {

@@ -1,6 +1,7 @@
 package lambdadeploy
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -178,7 +179,7 @@ func (dp *deployer) plan() {
 	case cfg.NoRollback:
 		add("rollback", "off (--no-rollback): a failed check leaves everything for inspection")
 	case !cfg.hasAlias():
-		add("rollback", "on a failed check, $LATEST goes back to %s and its previous variables", orDefault(aws.ToString(dp.code.ResolvedImageUri), aws.ToString(dp.code.ImageUri)))
+		add("rollback", "on a failed check, $LATEST goes back to %s and its previous variables", cmp.Or(aws.ToString(dp.code.ResolvedImageUri), aws.ToString(dp.code.ImageUri)))
 	case !dp.aliasFound:
 		add("rollback", "none possible: the alias has no previous version")
 	default:
