@@ -117,7 +117,6 @@ type deployer struct {
 	aliasWeights  map[string]float64
 	aliasRevision string
 	aliasMoved    bool
-	aliasCreated  bool
 	prevVersion   string
 
 	latestChanged bool // $LATEST's code or configuration was changed
@@ -692,7 +691,7 @@ func (dp *deployer) shift(ctx context.Context) error {
 			return exitcode.Incompletef("creating alias %s of %s: %w", cfg.Alias, cfg.Function, err)
 		}
 		dp.aliasRevision = aws.ToString(out.RevisionId)
-		dp.aliasMoved, dp.aliasCreated = true, true
+		dp.aliasMoved = true
 		dp.event(fmt.Sprintf("created alias %s on version %s", cfg.Alias, v))
 		if err := dp.smoke(ctx, cfg.Alias, "after promotion"); err != nil {
 			return err
