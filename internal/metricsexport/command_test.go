@@ -167,8 +167,8 @@ func TestMainBadInput(t *testing.T) {
 		{"fixed output name", []string{"--file", p("fixed.env")}, p("fixed.env") + ":1: metric regressed would overwrite the regressed output; rename it with --rename regressed=NEW"},
 		{"rename of nothing", []string{"--file", p("good.env"), "--rename", "F1=f1"}, "--rename F1=f1: no metric named F1"},
 		{"no file", nil, "--file is required (or INPUT_FILE)"},
-		{"unknown flag", []string{"--file", p("good.env"), "--bucekt", "x"}, "flag provided but not defined: -bucekt"},
-		{"argument", []string{"--file", p("good.env"), "extra"}, `unexpected argument "extra": name metrics files with --file`},
+		{"unknown flag", []string{"--file", p("good.env"), "--bucekt", "x"}, "--bucekt: no such option (see --help)"},
+		{"argument", []string{"--file", p("good.env"), "extra"}, `unexpected argument "extra": every input is an option (see --help)`},
 		{"upload without bucket", []string{"--file", p("good.env"), "--upload", p("r.html")}, "--upload needs --bucket"},
 		{"missing baseline", []string{"--file", p("good.env"), "--baseline", p("nope.json")}, p("nope.json") + ": no such file or directory"},
 	}

@@ -115,3 +115,30 @@ func ParseOutputs(b []byte) (map[string]string, error) {
 	}
 	return outs, nil
 }
+
+// Commands returns the workflow commands the runner would act on in a
+// step's log, as it reads them: a line that starts with "::name" (or the
+// older "##[name"), after leading white space, is a command, except between
+// ::stop-commands::TOKEN and ::TOKEN::, where only that closing line is.
+// The stop and resume lines themselves are not returned.
+func Commands(log string) []string {
+	var cmds []string
+	stopped := ""
+	for _, line := range strings.Split(strings.ReplaceAll(log, "\r\n", "\n"), "\n") {
+		l := strings.TrimSpace(line)
+		if stopped != "" {
+			if l == "::"+stopped+"::" {
+				stopped = ""
+			}
+			continue
+		}
+		if token, ok := strings.CutPrefix(l, "::stop-commands::"); ok && token != "" {
+			stopped = token
+			continue
+		}
+		if strings.HasPrefix(l, "::") || strings.HasPrefix(l, "##[") {
+			cmds = append(cmds, l)
+		}
+	}
+	return cmds
+}
