@@ -4,11 +4,14 @@
 package actiontest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlship/mlship/internal/command"
 )
 
 // Workflow is a fake step environment: GITHUB_ACTIONS=true, the file
@@ -141,4 +144,31 @@ func Commands(log string) []string {
 		}
 	}
 	return cmds
+}
+
+// Step is one run of a tool as a workflow step: the fake environment with
+// the inputs as INPUT_<NAME> variables (the way action.yml passes them) and
+// the step's streams.
+type Step struct {
+	*Workflow
+	Stdout, Stderr bytes.Buffer
+}
+
+// NewStep returns a step whose inputs (by input name, such as
+// "fail-on") are set as INPUT_ variables, beside extra environment.
+func NewStep(t testing.TB, inputs map[string]string) *Step {
+	t.Helper()
+	env := map[string]string{}
+	for k, v := range inputs {
+		env[command.InputEnv(k)] = v
+	}
+	return &Step{Workflow: NewWorkflow(t, env)}
+}
+
+// Run runs cmd in the step with args after the program name and returns
+// its exit code; standard input is empty.
+func (s *Step) Run(cmd *command.Command, args ...string) int {
+	return cmd.Main(append([]string{"tool"}, args...), command.Env{
+		Stdin: strings.NewReader(""), Stdout: &s.Stdout, Stderr: &s.Stderr, Getenv: s.Getenv,
+	})
 }
