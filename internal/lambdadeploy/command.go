@@ -80,8 +80,8 @@ With --alias, traffic moves to the new version all at once, as a canary
 no routing left. A smoke invocation (--payload, checked with --expect-status
 and --expect) runs before the version takes traffic and after each shift,
 and the --alarm alarms are read between steps. When a check fails, the alias
-goes back to the previous version with no routing (without an alias,
-$LATEST gets its previous image and variables back), unless --no-rollback.
+goes back to the previous version with no routing and $LATEST gets its
+previous image and variables back, unless --no-rollback.
 
 The image is deployed by the digest ECR reported for it, so a tag moved
 meanwhile changes nothing. Every input and file is checked before the first
@@ -104,13 +104,13 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 			&cli.StringFlag{Name: "tag", Usage: "image `TAG` in --repository"},
 			&cli.StringFlag{Name: "tag-parameter", Usage: "SSM parameter `NAME` holding the tag (or, without --repository, the whole image URI)"},
 			&cli.StringSliceFlag{Name: "env", Usage: "environment variable `KEY=VALUE` to set, merged into the existing ones (repeatable)"},
-			&cli.StringSliceFlag{Name: "secret-env", Usage: "like --env, but the value is masked and never printed (repeatable)"},
+			&cli.StringSliceFlag{Name: "secret-env", Usage: "like --env (`KEY=VALUE`), but the value is masked and never printed (repeatable)"},
 			&cli.StringSliceFlag{Name: "unset", Usage: "environment variable `KEY` to remove (repeatable)"},
 			&cli.BoolFlag{Name: "replace-env", Usage: "make --env and --secret-env the function's whole environment, removing every other variable (needed when Lambda cannot return the current ones)"},
-			&cli.StringFlag{Name: "strategy", Value: AllAtOnce, Usage: "how the alias moves: all-at-once, canary or linear"},
+			&cli.StringFlag{Name: "strategy", Value: AllAtOnce, Usage: "`STRATEGY` for moving the alias: all-at-once, canary or linear"},
 			&cli.Float64Flag{Name: "percent", Usage: "traffic `PERCENT` of the canary, or added at each linear step (default 10; linear takes at most 100 steps)"},
-			&cli.DurationFlag{Name: "interval", Usage: "how long each canary or linear share is held and watched (default 5m canary, 1m linear)"},
-			&cli.DurationFlag{Name: "bake-time", Usage: "how long to keep watching the alarms after the new version takes all traffic"},
+			&cli.DurationFlag{Name: "interval", Usage: "how long (`DURATION`) each canary or linear share is held and watched (default 5m canary, 1m linear)"},
+			&cli.DurationFlag{Name: "bake-time", Usage: "how long (`DURATION`) to keep watching the alarms after the new version takes all traffic"},
 			&cli.StringFlag{Name: "payload", Usage: "JSON `EVENT` for the smoke invocation, or @FILE (at most 6 MB)"},
 			&cli.IntFlag{Name: "expect-status", Usage: "the smoke response's statusCode field must be `STATUS` (proxy-integration responses)"},
 			&cli.StringSliceFlag{Name: "expect", Usage: "the smoke response must have `FIELD=VALUE`, FIELD a dotted path (body.x enters a JSON body) and VALUE JSON or text (repeatable)"},
@@ -118,7 +118,7 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 			&cli.BoolFlag{Name: "require-alarms-ok", Usage: "refuse to deploy while an --alarm is already firing (default: report it and go on)"},
 			&cli.BoolFlag{Name: "no-rollback", Usage: "on a failed check, leave the alias and function as they are for inspection"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "read everything and print the plan without changing anything"},
-			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "how long to wait for each Lambda update, including for another one in progress to finish (more than 0)"},
+			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "how long (`DURATION`) to wait for each Lambda update, including for another one in progress to finish (more than 0)"},
 			&cli.StringFlag{Name: "response-file", Usage: "write the smoke response to `PATH` (default: a new file in RUNNER_TEMP or the temporary directory)"},
 			&cli.StringFlag{Name: "state-file", Usage: "write the previous-state JSON to `PATH` (default: a new file in RUNNER_TEMP or the temporary directory)"},
 			awsconfig.RegionFlag(),

@@ -192,6 +192,20 @@ func TestBadInputExits2BeforeAnyCall(t *testing.T) {
 		{"secret not KEY=VALUE", []string{"--function", "fn", "--image-uri", imgV2, "--secret-env", "hunter2"}, `--secret-env "***": not KEY=VALUE`},
 		{"env too big", []string{"--function", "fn", "--image-uri", imgV2, "--env", "BIG=" + strings.Repeat("x", 5000)}, "4 KB"},
 		{"require-alarms-ok without alarm", []string{"--function", "fn", "--image-uri", imgV2, "--require-alarms-ok"}, "needs at least one --alarm"},
+		{"payload without end", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "@/dev/zero"}, `--payload "@/dev/zero": more than 6291456 bytes; Lambda takes at most 6 MB`},
+		{"linear of a billion steps", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "linear", "--percent", "0.0000001"},
+			`--percent "0.0000001": --strategy linear at 0.0000001% takes 999999999 steps; at most 100 are allowed`},
+		{"linear of 199 steps", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "linear", "--percent", "0.5"}, "at most 100 are allowed"},
+		{"canary below Lambda's precision", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "canary", "--percent", "0.00001"}, `--percent "0.00001": less than Lambda's smallest weight`},
+		{"timeout 0", []string{"--function", "fn", "--image-uri", imgV2, "--timeout", "0s"}, `--timeout "0s": must be more than 0`},
+		{"negative timeout", []string{"--function", "fn", "--image-uri", imgV2, "--timeout", "-1m"}, `--timeout "-1m0s": must be more than 0`},
+		{"response file a directory", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "{}", "--response-file", os.TempDir()}, `--response-file "` + os.TempDir() + `": is a directory`},
+		{"state file a directory", []string{"--function", "fn", "--image-uri", imgV2, "--state-file", os.TempDir()}, `--state-file "` + os.TempDir() + `": is a directory`},
+		{"state file in no directory", []string{"--function", "fn", "--image-uri", imgV2, "--state-file", "/nonexistent/prev.json"}, `--state-file "/nonexistent/prev.json": directory /nonexistent does not exist`},
+		{"state and response in one file", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "{}", "--state-file", payload, "--response-file", payload}, "the same file as --state-file"},
+		{"replace-env with unset", []string{"--function", "fn", "--image-uri", imgV2, "--replace-env", "--unset", "STAGE"}, `--unset "STAGE": not used with --replace-env`},
+		{"alarm on two lines", []string{"--function", "fn", "--image-uri", imgV2, "--alarm", "a\n::error::x"}, `--alarm "a\n::error::x": not an alarm name`},
+		{"bad region", []string{"--function", "fn", "--image-uri", imgV2, "--region", "us-east-1; rm -rf /"}, `--region "us-east-1; rm -rf /": not an AWS region name`},
 		{"positional argument", []string{"--function", "fn", "--image-uri", imgV2, "extra"}, "unexpected argument"},
 		{"unknown flag", []string{"--function", "fn", "--image-uri", imgV2, "--canary", "10"}, "canary"},
 	}
@@ -242,6 +256,10 @@ func TestStepsValidation(t *testing.T) {
 	}
 	if len(ws) != 4 || ws[0] != 0.33 || ws[1] != 0.66 || ws[2] != 0.99 || ws[3] != 1 {
 		t.Errorf("linear 33%% weights = %v", ws)
+	}
+	// The most steps a linear shift may take: 1% at a time.
+	if p := validate(t, &Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Linear, Percent: 1}); len(p.steps) != MaxLinearSteps || p.steps[98].Weight != 0.99 {
+		t.Errorf("linear 1%%: %d steps", len(p.steps))
 	}
 }
 

@@ -430,6 +430,9 @@ func (c *Config) checkStrategy(p *Plan) error {
 			p.steps = append(p.steps, Step{Weight: round(float64(i) * percent / 100), Hold: p.interval})
 		}
 	}
+	if p.steps[0].Weight <= 0 {
+		return bad("percent", pct, "less than Lambda's smallest weight (it takes millionths: --percent 0.0001 or more)")
+	}
 	p.steps = append(p.steps, Step{Weight: 1, Hold: c.BakeTime})
 	return CheckSteps(p.steps)
 }
