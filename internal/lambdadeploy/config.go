@@ -181,9 +181,9 @@ func bad(flag, value, format string, args ...any) error {
 
 // quote shows a value in an error: quoted, and cut short when long.
 func quote(s string) string {
-	const max = 80
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + "…"
+	const limit = 80
+	if len(s) > limit {
+		return strconv.Quote(s[:limit]) + "…"
 	}
 	return strconv.Quote(s)
 }
@@ -298,8 +298,9 @@ func (c *Config) checkImage(p *Plan) error {
 	return nil
 }
 
-// problem is what ecrref found wrong with value, without the value it
-// starts with (the error line names it already).
+// problem is ecrref's description of what is wrong with value, for the
+// message only (nothing is decided on it): the quoted value it starts with
+// is left out, as the error line names the value already.
 func problem(err error, value string) string {
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, strconv.Quote(value)); ok {
@@ -358,8 +359,8 @@ func (c *Config) checkEnv(p *Plan) error {
 	for _, e := range p.env {
 		size += len(e.Key) + len(e.Value)
 	}
-	if n := size; n > maxEnv {
-		return exitcode.BadInputf("--env: the variables given take %d bytes; Lambda allows 4 KB for all of a function's variables", n)
+	if size > maxEnv {
+		return exitcode.BadInputf("--env: the variables given take %d bytes; Lambda allows 4 KB for all of a function's variables", size)
 	}
 	return nil
 }

@@ -105,8 +105,9 @@ type deployer struct {
 }
 
 // Run carries out a plan (from Config.Validate) and returns what it did.
-// The Result is returned with the error too, so that outputs such as
-// rolled-back are written when the deploy fails.
+// The Result is returned with the error too once something was changed, so
+// that outputs such as rolled-back are written when the deploy fails; a run
+// that fails before any change returns no result, only its error.
 func Run(ctx context.Context, p *Plan, d Deps) (*Result, error) {
 	if p == nil {
 		return nil, exitcode.Incompletef("internal error: Run needs the plan Config.Validate returns")
@@ -134,6 +135,9 @@ func Run(ctx context.Context, p *Plan, d Deps) (*Result, error) {
 	}
 	if err != nil && dp.armed && !isConcurrentChange(err) {
 		err = dp.rollback(ctx, err)
+	}
+	if err != nil && !dp.armed {
+		return nil, err
 	}
 	if err != nil {
 		dp.res.Failure = err.Error()

@@ -453,9 +453,12 @@ func TestImageChecks(t *testing.T) {
 	t.Run("missing in ECR", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		_, err := w.run(&Config{Function: "fn", Alias: "live", ImageURI: registry + "/app:v9"})
+		res, err := w.run(&Config{Function: "fn", Alias: "live", ImageURI: registry + "/app:v9"})
 		if exitcode.Of(err) != exitcode.Failed || !strings.Contains(err.Error(), "does not exist in ECR") || len(w.calls()) != 0 {
 			t.Errorf("err = %v, lambda calls %v", err, w.calls())
+		}
+		if res != nil {
+			t.Errorf("a run that changed nothing returned a result: %+v", res)
 		}
 	})
 	t.Run("deleted while the update runs", func(t *testing.T) {

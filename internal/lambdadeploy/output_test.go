@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/mlship/mlship/internal/action/actiontest"
@@ -80,6 +82,40 @@ func TestHostileTextIsNotACommand(t *testing.T) {
 		if w.ecr.Calls("DescribeImages") != w.ecrBase || len(w.calls()) != 0 {
 			t.Error("a value that is not a tag went on to ECR or Lambda")
 		}
+	})
+	t.Run("alarm reason", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t)
+		w.alarms.Add("fn-errors", false, cwtypes.StateValueOk)
+		w.alarms.Set("fn-errors", cwtypes.StateValueAlarm, "Threshold crossed\n"+hostile)
+		w.onSleep = func(n int, _ time.Duration) {
+			if n == 1 {
+				w.alarms.Set("fn-errors", cwtypes.StateValueOk, "ok")
+			}
+			if n == 2 {
+				w.alarms.Set("fn-errors", cwtypes.StateValueAlarm, "again\n"+hostile)
+			}
+		}
+		var built atomic.Int32
+		wf := actiontest.NewStep(t, map[string]string{"function": "fn", "alias": "live", "image-uri": imgV2, "strategy": "canary", "alarm": "fn-errors"})
+		if code := wf.Run(commandFor(w, &built)); code != exitcode.Failed {
+			t.Fatalf("exit %d, want 1\n%s%s", code, &wf.Stdout, &wf.Stderr)
+		}
+		// The warning that the alarm fired before the deploy is the one
+		// command beside the error.
+		var warnings []string
+		var rest []string
+		for _, l := range strings.Split(wf.Stdout.String(), "\n") {
+			if strings.HasPrefix(l, "::warning::") {
+				warnings = append(warnings, l)
+				continue
+			}
+			rest = append(rest, l)
+		}
+		if len(warnings) != 1 || !strings.Contains(warnings[0], "already firing") {
+			t.Errorf("warnings = %q", warnings)
+		}
+		checkCommands(t, strings.Join(rest, "\n"))
 	})
 	t.Run("AWS error message", func(t *testing.T) {
 		t.Parallel()
