@@ -53,6 +53,9 @@ type actionStep struct {
 // terminal, not action inputs.
 var builtIn = []string{"json", "help", "version"}
 
+// toolRun is how an action runs its tool.
+const toolRun = `exec "$MLSHIP_BIN"`
+
 // installRun is how an action runs the shared installer.
 const installRun = `bash "$GITHUB_ACTION_PATH/../install/install.sh"`
 
@@ -216,6 +219,11 @@ func checkAction(tool string, src []byte, cmd *command.Command) []string {
 		if run.Env["MLSHIP_BIN"] != "${{ steps.install.outputs.path }}" {
 			add("step run: env MLSHIP_BIN must be ${{ steps.install.outputs.path }}")
 		}
+		// exec, so that the runner's SIGINT on a cancelled job reaches the
+		// tool (which then rolls back or stops), not a bash in between.
+		if run.Run != toolRun {
+			add("step run: run is %q, want %q", run.Run, toolRun)
+		}
 		for _, name := range sortedKeys(act.Inputs) {
 			k, v := command.InputEnv(name), "${{ inputs."+name+" }}"
 			if _, ok := installerInputs[name]; ok {
@@ -341,7 +349,7 @@ runs:
         MLSHIP_BIN: ${{ steps.install.outputs.path }}
         INPUT_POLICY: ${{ inputs.policy }}
         INPUT_MODE: ${{ inputs.mode }}
-      run: '"$MLSHIP_BIN"'
+      run: 'exec "$MLSHIP_BIN"'
 `
 	if p := checkAction("demo", []byte(good), cmd); len(p) != 0 {
 		t.Fatalf("good action reported: %q", p)
@@ -360,7 +368,8 @@ runs:
 		{"output from elsewhere", "value: \"${{ steps.run.outputs.allowed }}\"", "value: \"${{ steps.install.outputs.allowed }}\"", `output "allowed": value is`},
 		{"input not passed", "        INPUT_MODE: ${{ inputs.mode }}\n", "", `step run: env INPUT_MODE is ""`},
 		{"input passed as another", "INPUT_MODE: ${{ inputs.mode }}", "INPUT_MODE: ${{ inputs.policy }}", `env INPUT_MODE is "${{ inputs.policy }}"`},
-		{"input in run", `run: '"$MLSHIP_BIN"'`, `run: '"$MLSHIP_BIN" --mode ${{ inputs.mode }}'`, `step "run": run: contains an expression`},
+		{"input in run", `run: 'exec "$MLSHIP_BIN"'`, `run: 'exec "$MLSHIP_BIN" --mode ${{ inputs.mode }}'`, `step "run": run: contains an expression`},
+		{"tool not exec'd", `run: 'exec "$MLSHIP_BIN"'`, `run: '"$MLSHIP_BIN"'`, `step run: run is "\"$MLSHIP_BIN\"", want`},
 		{"no install step", "id: install", "id: setup", `no step with id "install"`},
 		{"other installer", `run: bash "$GITHUB_ACTION_PATH/../install/install.sh"`, `run: curl -sL https://example.com/i.sh | bash`, "step install: run is"},
 		{"not composite", "using: composite", "using: node20", `runs.using is "node20"`},
