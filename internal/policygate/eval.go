@@ -99,22 +99,30 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 			rego.Compiler(compiler),
 			rego.Store(store),
 			rego.Query("data."+found[i].Package+"."+found[i].Name),
+			// A built-in policy must not read a failed conversion as
+			// "undefined", and so as a pass.
+			rego.StrictBuiltinErrors(isBuiltin(found[i].Policy)),
 		).PrepareForEval(ctx)
 		if err != nil {
 			return nil, exitcode.BadInputf("preparing %s.%s: %s", found[i].Package, found[i].Name, firstError(err))
 		}
 		found[i].query = q
 	}
-	decisive := 0
-	for _, r := range found {
+	return &Gate{rules: found}, nil
+}
+
+func isBuiltin(policy string) bool { return strings.HasPrefix(policy, "builtin:") }
+
+// decisive counts the allow, deny and warn rules: without any, the gate
+// checks nothing.
+func (g *Gate) decisive() int {
+	n := 0
+	for _, r := range g.rules {
 		if r.kind() != "checked" {
-			decisive++
+			n++
 		}
 	}
-	if decisive == 0 {
-		return nil, exitcode.BadInputf("no policy defines allow, deny or warn rules")
-	}
-	return &Gate{rules: found}, nil
+	return n
 }
 
 // Message is one deny or warn message and where it came from.
@@ -150,11 +158,14 @@ type Judgement struct {
 	Rules    []RuleVerdict `json:"rules"`
 	Checked  []Check       `json:"checked,omitempty"`
 	Input    any           `json:"input"`
+	// checkedBy holds the policies that compared a value (a checked
+	// entry) or denied.
+	checkedBy map[string]bool
 }
 
 // Judge evaluates every rule against one input document.
 func (g *Gate) Judge(ctx context.Context, source string, input any) (Judgement, error) {
-	j := Judgement{Source: source, Allowed: true, Input: input, Messages: []Message{}}
+	j := Judgement{Source: source, Allowed: true, Input: input, Messages: []Message{}, checkedBy: map[string]bool{}}
 	for _, r := range g.rules {
 		ref := "data." + r.Package + "." + r.Name
 		rs, err := r.query.Eval(ctx, rego.EvalInput(input))
@@ -183,6 +194,7 @@ func (g *Gate) Judge(ctx context.Context, source string, input any) (Judgement, 
 				verdict.Verdict = r.kind()
 				if r.kind() == "deny" {
 					j.Allowed = false
+					j.checkedBy[r.Policy] = true
 				}
 			}
 			for _, m := range msgs {
@@ -190,12 +202,17 @@ func (g *Gate) Judge(ctx context.Context, source string, input any) (Judgement, 
 				j.Messages = append(j.Messages, m)
 			}
 		case "checked":
-			j.Checked = append(j.Checked, checks(value)...)
+			c := checks(value)
+			j.Checked = append(j.Checked, c...)
+			if len(c) > 0 {
+				j.checkedBy[r.Policy] = true
+			}
 			continue
 		}
 		j.Rules = append(j.Rules, verdict)
 	}
 	sort.SliceStable(j.Messages, func(a, b int) bool { return j.Messages[a].Level < j.Messages[b].Level })
+	sort.SliceStable(j.Checked, func(a, b int) bool { return j.Checked[a].Name < j.Checked[b].Name })
 	return j, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,7 +41,7 @@ func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
 			}
 			files = append(files, policyFile{Name: spec, Source: b.Source})
 			if b.Defaults != nil {
-				merge(defaults, b.Defaults)
+				merge(defaults, map[string]any{"params": b.Defaults})
 			}
 			continue
 		}
@@ -203,31 +204,54 @@ var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9
 func parseSet(pairs []string, flag string) (map[string]any, error) {
 	doc := map[string]any{}
 	for _, p := range pairs {
-		key, raw, ok := strings.Cut(p, "=")
-		key = strings.TrimSpace(key)
-		if !ok || key == "" {
-			return nil, exitcode.BadInputf("--%s %q: want key=value", flag, p)
-		}
-		var val any = raw
-		switch {
-		case jsonNumber.MatchString(raw):
-			val = json.Number(raw)
-		case raw == "true" || raw == "false":
-			val = raw == "true"
-		case raw == "null":
-			val = nil
-		case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
-			s, err := strconv.Unquote(raw)
-			if err != nil {
-				return nil, exitcode.BadInputf("--%s %q: bad quoted string: %v", flag, p, err)
-			}
-			val = s
+		key, val, err := parsePair(p, flag)
+		if err != nil {
+			return nil, err
 		}
 		if err := setPath(doc, strings.Split(key, "."), val); err != nil {
 			return nil, exitcode.BadInputf("--%s %q: %v", flag, p, err)
 		}
 	}
 	return doc, nil
+}
+
+// parsePair reads one key=value pair, typing the value as parseSet does.
+func parsePair(p, flag string) (string, any, error) {
+	key, raw, ok := strings.Cut(p, "=")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return "", nil, exitcode.BadInputf("--%s %q: want key=value", flag, p)
+	}
+	var val any = raw
+	switch {
+	case jsonNumber.MatchString(raw):
+		val = json.Number(raw)
+	case raw == "true" || raw == "false":
+		val = raw == "true"
+	case raw == "null":
+		val = nil
+	case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
+		s, err := strconv.Unquote(raw)
+		if err != nil {
+			return "", nil, exitcode.BadInputf("--%s %q: bad quoted string: %v", flag, p, err)
+		}
+		val = s
+	}
+	return key, val, nil
+}
+
+// isNumber reports whether v is a number as the built-in policies read
+// one: a JSON number, or a string that holds one in JSON's syntax.
+func isNumber(v any) bool {
+	switch t := v.(type) {
+	case json.Number:
+		return true
+	case float64:
+		return !math.IsNaN(t) && !math.IsInf(t, 0)
+	case string:
+		return jsonNumber.MatchString(t)
+	}
+	return false
 }
 
 func setPath(doc map[string]any, path []string, val any) error {

@@ -261,7 +261,7 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		want string // stderr prefix
 	}{
 		{"missing policy file", []string{"-p", "testdata/nope.rego", "--set", "a=1"}, "policy-gate: policy testdata/nope.rego: no such file or directory"},
-		{"unknown builtin", []string{"-p", "builtin:nope", "--set", "a=1"}, "policy-gate: policy builtin:nope: no such built-in policy (have: builtin:image-scan, builtin:model-age, builtin:model-quality)"},
+		{"unknown builtin", []string{"-p", "builtin:nope", "--set", "a=1"}, "policy-gate: --policy \"builtin:nope\": no such built-in policy (have: builtin:image-scan, builtin:model-age, builtin:model-quality)"},
 		{"policy does not compile", []string{"-p", "testdata/broken.rego", "--set", "a=1"}, "policy-gate: testdata/broken.rego:7: rego_unsafe_var_error: var acc is unsafe"},
 		{"policy syntax error", []string{"-p", "testdata/syntax.rego", "--set", "a=1"}, "policy-gate: testdata/syntax.rego:5: rego_parse_error: unexpected } token"},
 		{"malformed JSON", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/malformed.json"}, "policy-gate: testdata/malformed.json:4: malformed JSON: invalid character '}'"},
