@@ -10,7 +10,7 @@ import (
 // BenchmarkJudge measures judging one input with policies compiled once:
 // the per-input cost when a run judges many inputs.
 func BenchmarkJudge(b *testing.B) {
-	files, data, err := loadPolicies([]string{"builtin:model-quality"})
+	files, data, err := loadPolicies(context.Background(), []string{"builtin:model-quality"})
 	if err != nil {
 		b.Fatal(err)
 	}

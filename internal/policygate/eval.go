@@ -41,6 +41,8 @@ func (r rule) kind() string {
 // inputs.
 type Gate struct {
 	rules []rule
+	// evalOptions are added to every evaluation (tests trace with them).
+	evalOptions []rego.EvalOption
 }
 
 // Compile parses and compiles the policies with their data. Any error is
@@ -168,7 +170,10 @@ func (g *Gate) Judge(ctx context.Context, source string, input any) (Judgement, 
 	j := Judgement{Source: source, Allowed: true, Input: input, Messages: []Message{}, checkedBy: map[string]bool{}}
 	for _, r := range g.rules {
 		ref := "data." + r.Package + "." + r.Name
-		rs, err := r.query.Eval(ctx, rego.EvalInput(input))
+		rs, err := r.query.Eval(ctx, append([]rego.EvalOption{rego.EvalInput(input)}, g.evalOptions...)...)
+		if ctx.Err() != nil {
+			return j, exitcode.Incompletef("interrupted while evaluating %s: %w", ref, context.Cause(ctx))
+		}
 		if err != nil {
 			return j, exitcode.BadInputf("evaluating %s: %s", ref, firstError(err))
 		}

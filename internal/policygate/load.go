@@ -2,6 +2,7 @@ package policygate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 
 	"github.com/mlship/mlship/internal/exitcode"
@@ -30,7 +32,7 @@ type policyFile struct {
 // loadPolicies expands files, directories and builtin: names into Rego
 // sources. Directories give their *.rego files, tests excluded. Built-ins
 // also bring their default data.
-func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
+func loadPolicies(ctx context.Context, specs []string) ([]policyFile, map[string]any, error) {
 	var files []policyFile
 	defaults := map[string]any{}
 	for _, spec := range specs {
@@ -45,14 +47,15 @@ func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
 			}
 			continue
 		}
+		from := origin{flag: "policy", value: spec}
 		info, err := os.Stat(spec)
 		if err != nil {
-			return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+			return nil, nil, from.errorf("%w", unwrapPathError(err))
 		}
 		if !info.IsDir() {
-			src, err := os.ReadFile(spec)
+			src, err := readFile(ctx, from, spec)
 			if err != nil {
-				return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+				return nil, nil, err
 			}
 			files = append(files, policyFile{Name: spec, Source: string(src)})
 			continue
@@ -60,12 +63,15 @@ func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
 		before := len(files)
 		err = filepath.WalkDir(spec, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				return err
+				return from.errorf("%w", unwrapPathError(err))
+			}
+			if ctx.Err() != nil {
+				return interrupted(ctx, from)
 			}
 			if d.IsDir() || filepath.Ext(path) != ".rego" || strings.HasSuffix(path, "_test.rego") {
 				return nil
 			}
-			src, err := os.ReadFile(path)
+			src, err := readFile(ctx, origin{from.flag, from.value, path}, path)
 			if err != nil {
 				return err
 			}
@@ -73,10 +79,10 @@ func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+			return nil, nil, err
 		}
 		if len(files) == before {
-			return nil, nil, exitcode.BadInputf("policy %s: directory holds no .rego files", spec)
+			return nil, nil, from.errorf("the directory holds no .rego files")
 		}
 	}
 	return files, defaults, nil
@@ -133,31 +139,133 @@ func firstError(err error) string {
 	return err.Error()
 }
 
-// readDocument reads a JSON or YAML document. Numbers stay json.Number so
-// that values reach the policy exactly as written. The format is taken from
-// the extension, else JSON is tried first.
-func readDocument(name string, r io.Reader) (any, error) {
-	b, err := io.ReadAll(r)
+// maxFileSize bounds every file policy-gate reads (policies, data files
+// and inputs), and what a YAML document's aliases may expand to: a larger
+// one is refused before it is parsed.
+const maxFileSize = 32 << 20
+
+var errTooLarge = fmt.Errorf("larger than the %d MiB limit", maxFileSize>>20)
+
+// origin is the option a file came from, for messages: --input "m.json".
+type origin struct {
+	flag, value string
+	file        string // a file in the directory value names
+}
+
+func (o origin) String() string { return fmt.Sprintf("--%s %q", o.flag, o.value) }
+
+// errorf is a bad-input error about the option's value.
+func (o origin) errorf(format string, a ...any) error {
+	err := fmt.Errorf(format, a...)
+	if o.file != "" {
+		return exitcode.BadInputf("%s: %s: %w", o, o.file, err)
+	}
+	return exitcode.BadInputf("%s: %w", o, err)
+}
+
+// interrupted is the error of a run whose context ended while it worked
+// on from.
+func interrupted(ctx context.Context, from origin) error {
+	return exitcode.Incompletef("interrupted while reading %s: %w", from, context.Cause(ctx))
+}
+
+// readFile reads the file path named by from, refusing one larger than
+// maxFileSize.
+func readFile(ctx context.Context, from origin, path string) ([]byte, error) {
+	fail := func(err error) error { return from.errorf("%w", err) }
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, exitcode.BadInputf("reading %s: %w", name, err)
+		return nil, fail(unwrapPathError(err))
 	}
-	ext := strings.ToLower(filepath.Ext(name))
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > maxFileSize {
+		return nil, fail(errTooLarge)
+	}
+	b, err := readAll(ctx, f, maxFileSize)
+	switch {
+	case ctx.Err() != nil:
+		return nil, interrupted(ctx, from)
+	case err != nil:
+		return nil, fail(unwrapPathError(err))
+	}
+	return b, nil
+}
+
+// readAll reads r to its end, up to limit bytes, and gives up when ctx is
+// done: a read that blocks (a pipe nobody writes to) is left to its
+// goroutine, which ends with the process.
+func readAll(ctx context.Context, r io.Reader, limit int64) ([]byte, error) {
+	type read struct {
+		b   []byte
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		var buf bytes.Buffer
+		chunk := make([]byte, 256<<10)
+		for ctx.Err() == nil {
+			n, err := r.Read(chunk)
+			buf.Write(chunk[:n])
+			switch {
+			case int64(buf.Len()) > limit:
+				done <- read{err: errTooLarge}
+				return
+			case err == io.EOF:
+				done <- read{b: buf.Bytes()}
+				return
+			case err != nil:
+				done <- read{err: err}
+				return
+			}
+		}
+		done <- read{err: ctx.Err()}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readDocument reads a JSON or YAML document of from. Numbers stay
+// json.Number so that values reach the policy exactly as written. The
+// format is taken from the file's extension, else JSON is tried first.
+func readDocument(ctx context.Context, from origin, path string, stdin io.Reader) (any, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = readAll(ctx, stdin, maxFileSize)
+		switch {
+		case ctx.Err() != nil:
+			return nil, interrupted(ctx, from)
+		case err != nil:
+			return nil, from.errorf("reading standard input: %w", err)
+		}
+	} else if b, err = readFile(ctx, from, path); err != nil {
+		return nil, err
+	}
+	return decodeDocument(from, path, b)
+}
+
+func decodeDocument(from origin, path string, b []byte) (any, error) {
+	ext := strings.ToLower(filepath.Ext(path))
 	if ext == ".yaml" || ext == ".yml" {
-		return decodeYAML(name, b)
+		return decodeYAML(from, b)
 	}
-	doc, jerr := decodeJSON(name, b)
+	doc, jerr := decodeJSON(from, b)
 	if jerr == nil || ext == ".json" {
 		return doc, jerr
 	}
-	if doc, yerr := decodeYAML(name, b); yerr == nil {
+	if doc, yerr := decodeYAML(from, b); yerr == nil {
 		return doc, nil
 	}
 	return nil, jerr
 }
 
-func decodeJSON(name string, b []byte) (any, error) {
+func decodeJSON(from origin, b []byte) (any, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, exitcode.BadInputf("%s: empty document", name)
+		return nil, from.errorf("empty document")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -170,29 +278,70 @@ func decodeJSON(name string, b []byte) (any, error) {
 		} else if err == io.ErrUnexpectedEOF {
 			line += bytes.Count(b, []byte("\n"))
 		}
-		return nil, exitcode.BadInputf("%s:%d: malformed JSON: %v", name, line, err)
+		return nil, from.errorf("line %d: malformed JSON: %v", line, err)
 	}
 	if dec.More() {
-		return nil, exitcode.BadInputf("%s: more than one JSON document", name)
+		return nil, from.errorf("more than one JSON document")
 	}
 	return doc, nil
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-func decodeYAML(name string, b []byte) (any, error) {
+func decodeYAML(from origin, b []byte) (any, error) {
+	if err := checkAliases(b, maxFileSize); err != nil {
+		return nil, from.errorf("%w", err)
+	}
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+		msg = strings.TrimPrefix(msg, "yaml: ")
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			return nil, exitcode.BadInputf("%s:%s: malformed YAML: %s", name, m[1], msg)
+			return nil, from.errorf("line %s: malformed YAML: %s", m[1], msg)
 		}
-		return nil, exitcode.BadInputf("%s: malformed YAML: %s", name, msg)
+		return nil, from.errorf("malformed YAML: %s", msg)
 	}
 	if string(bytes.TrimSpace(j)) == "null" {
-		return nil, exitcode.BadInputf("%s: empty document", name)
+		return nil, from.errorf("empty document")
 	}
-	return decodeJSON(name, j)
+	return decodeJSON(from, j)
+}
+
+// checkAliases refuses a YAML document whose aliases expand it past limit
+// bytes (a "billion laughs" document is a few hundred bytes that expand
+// to gigabytes), before it is expanded.
+func checkAliases(b []byte, limit int64) error {
+	var root yamlv3.Node
+	if err := yamlv3.Unmarshal(b, &root); err != nil {
+		return nil // malformed: the decoder says how
+	}
+	const inProgress = -1
+	sizes := map[*yamlv3.Node]int64{}
+	var size func(n *yamlv3.Node) int64
+	size = func(n *yamlv3.Node) int64 {
+		switch s, ok := sizes[n]; {
+		case ok && s == inProgress:
+			return limit + 1 // an alias inside its own anchor never ends
+		case ok:
+			return s
+		}
+		sizes[n] = inProgress
+		s := int64(len(n.Value)) + 4
+		if n.Kind == yamlv3.AliasNode && n.Alias != nil {
+			s = size(n.Alias)
+		}
+		for _, c := range n.Content {
+			if s += size(c); s > limit {
+				break
+			}
+		}
+		sizes[n] = s
+		return s
+	}
+	if size(&root) > limit {
+		return fmt.Errorf("its YAML aliases expand it past the %d MiB limit", limit>>20)
+	}
+	return nil
 }
 
 var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)

@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 // inputSpec is one --input: a file ("-" for standard input), with the name
 // it has in the merged document when given as NAME=FILE.
 type inputSpec struct {
+	raw        string // as given
 	name, path string
 }
 
@@ -94,9 +95,9 @@ func parseInputs(values []string) ([]inputSpec, error) {
 	names := map[string]bool{}
 	stdin := false
 	for _, v := range values {
-		in := inputSpec{path: v}
+		in := inputSpec{raw: v, path: v}
 		if name, path, ok := strings.Cut(v, "="); ok && inputName.MatchString(name) {
-			in = inputSpec{name: name, path: path}
+			in.name, in.path = name, path
 		}
 		switch {
 		case in.path == "":
@@ -182,7 +183,7 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	files, data, err := loadPolicies(cfg.Policies)
+	files, data, err := loadPolicies(ctx, cfg.Policies)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +192,7 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader) (*Result, error) {
 		return nil, err
 	}
 	for _, path := range cfg.Data {
-		doc, err := readFile(path)
+		doc, err := readDocument(ctx, origin{flag: "data", value: path}, path, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -226,12 +227,7 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader) (*Result, error) {
 	var inputs []source
 	named := map[string]any{}
 	for _, in := range specs {
-		var doc any
-		if in.path == "-" {
-			doc, err = readDocument("standard input", stdin)
-		} else {
-			doc, err = readFile(in.path)
-		}
+		doc, err := readDocument(ctx, origin{flag: "input", value: in.raw}, in.path, stdin)
 		if err != nil {
 			return nil, err
 		}
@@ -306,15 +302,6 @@ func Run(ctx context.Context, cfg Config, stdin io.Reader) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
-}
-
-func readFile(path string) (any, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, exitcode.BadInputf("%s: %w", path, unwrapPathError(err))
-	}
-	defer f.Close()
-	return readDocument(path, f)
 }
 
 func (r *Result) writeDecision(path, dir string) error {
@@ -527,7 +514,7 @@ func prefixed(names []string) []string {
 
 func runCommand(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
 	if c.Bool("print") {
-		files, _, err := loadPolicies(c.StringSlice("policy"))
+		files, _, err := loadPolicies(ctx, c.StringSlice("policy"))
 		for _, f := range files {
 			fmt.Fprintf(rt.Stdout, "# %s\n%s\n", f.Name, strings.TrimRight(f.Source, "\n"))
 		}

@@ -260,18 +260,18 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		args []string
 		want string // stderr prefix
 	}{
-		{"missing policy file", []string{"-p", "testdata/nope.rego", "--set", "a=1"}, "policy-gate: policy testdata/nope.rego: no such file or directory"},
+		{"missing policy file", []string{"-p", "testdata/nope.rego", "--set", "a=1"}, `policy-gate: --policy "testdata/nope.rego": no such file or directory`},
 		{"unknown builtin", []string{"-p", "builtin:nope", "--set", "a=1"}, "policy-gate: --policy \"builtin:nope\": no such built-in policy (have: builtin:image-scan, builtin:model-age, builtin:model-quality)"},
 		{"policy does not compile", []string{"-p", "testdata/broken.rego", "--set", "a=1"}, "policy-gate: testdata/broken.rego:7: rego_unsafe_var_error: var acc is unsafe"},
 		{"policy syntax error", []string{"-p", "testdata/syntax.rego", "--set", "a=1"}, "policy-gate: testdata/syntax.rego:5: rego_parse_error: unexpected } token"},
-		{"malformed JSON", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/malformed.json"}, "policy-gate: testdata/malformed.json:4: malformed JSON: invalid character '}'"},
-		{"missing input file", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/none.json"}, "policy-gate: testdata/none.json: no such file or directory"},
+		{"malformed JSON", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/malformed.json"}, `policy-gate: --input "testdata/malformed.json": line 4: malformed JSON: invalid character '}'`},
+		{"missing input file", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/none.json"}, `policy-gate: --input "testdata/none.json": no such file or directory`},
 		{"no input", []string{"-p", "testdata/quality_v1.rego"}, "policy-gate: no input: give --input FILE, --input - (standard input) or --set key=value"},
 		{"bad mode", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "--mode", "audit"}, `policy-gate: --mode "audit": want enforce or warn`},
 		{"bad set", []string{"-p", "testdata/quality_v1.rego", "--set", "accuracy"}, `policy-gate: --set "accuracy": want key=value`},
 		{"conflicting set", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "--set", "a.b=2"}, `policy-gate: --set "a.b=2": a is already a value`},
 		{"bad rego version", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "--rego-version", "v2"}, `policy-gate: --rego-version "v2": want auto, v0 or v1`},
-		{"missing data file", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "-d", "nope.yaml"}, "policy-gate: nope.yaml: no such file or directory"},
+		{"missing data file", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "-d", "nope.yaml"}, `policy-gate: --data "nope.yaml": no such file or directory`},
 		{"no policy", []string{"--set", "a=1"}, "policy-gate: --policy is required (or INPUT_POLICY)"},
 	}
 	for _, tt := range tests {
