@@ -37,12 +37,15 @@ func BenchmarkRun(b *testing.B) {
 			for range n {
 				inputs = append(inputs, "testdata/metrics-good.yaml")
 			}
-			cfg := Config{
+			plan, err := Config{
 				Policies: []string{"testdata/quality_v1.rego", "testdata/quality_v0.rego"}, Inputs: inputs,
 				Mode: "enforce", RegoVersion: "auto", TempDir: b.TempDir(),
+			}.Validate()
+			if err != nil {
+				b.Fatal(err)
 			}
 			for b.Loop() {
-				if _, err := Run(context.Background(), cfg, nil); err != nil {
+				if _, err := Run(context.Background(), plan, Deps{}); err != nil {
 					b.Fatal(err)
 				}
 			}

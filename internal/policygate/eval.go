@@ -20,6 +20,7 @@ type rule struct {
 	Package string // e.g. mlship.model_quality
 	Name    string // e.g. deny
 	Policy  string // the file or builtin: name that defines it
+	from    origin
 	query   rego.PreparedEvalQuery
 }
 
@@ -67,7 +68,7 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 				continue // a.b := ... defines a nested document, not a decision rule
 			}
 			name := ref[0].Value.(ast.Var).String()
-			cand := rule{Package: pkg, Name: name, Policy: f.Name}
+			cand := rule{Package: pkg, Name: name, Policy: f.Name, from: f.from}
 			key := pkg + "." + name
 			if cand.kind() == "" {
 				continue
@@ -83,7 +84,7 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)
 	if compiler.Failed() {
-		return nil, exitcode.BadInputf("%s", firstError(compiler.Errors))
+		return nil, policyError(files, compiler.Errors)
 	}
 	if data == nil {
 		data = map[string]any{}
@@ -106,7 +107,7 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 			rego.StrictBuiltinErrors(isBuiltin(found[i].Policy)),
 		).PrepareForEval(ctx)
 		if err != nil {
-			return nil, exitcode.BadInputf("preparing %s.%s: %s", found[i].Package, found[i].Name, firstError(err))
+			return nil, found[i].from.errorf("preparing %s.%s: %w", found[i].Package, found[i].Name, err)
 		}
 		found[i].query = q
 	}
@@ -175,7 +176,7 @@ func (g *Gate) Judge(ctx context.Context, source string, input any) (Judgement, 
 			return j, exitcode.Incompletef("interrupted while evaluating %s: %w", ref, context.Cause(ctx))
 		}
 		if err != nil {
-			return j, exitcode.BadInputf("evaluating %s: %s", ref, firstError(err))
+			return j, exitcode.BadInputf("evaluating %s: %w", ref, err)
 		}
 		var value any
 		defined := len(rs) > 0 && len(rs[0].Expressions) > 0
@@ -193,7 +194,7 @@ func (g *Gate) Judge(ctx context.Context, source string, input any) (Judgement, 
 		case "deny", "warn":
 			msgs, err := messages(value, ref)
 			if err != nil {
-				return j, err
+				return j, r.from.errorf("%w", err)
 			}
 			if len(msgs) > 0 {
 				verdict.Verdict = r.kind()
@@ -233,7 +234,7 @@ func messages(value any, ref string) ([]Message, error) {
 		case map[string]any:
 			msg, ok := t["msg"].(string)
 			if !ok {
-				return exitcode.BadInputf("%s: message object without a string \"msg\" field", ref)
+				return fmt.Errorf("%s: a message object has no string \"msg\" field", ref)
 			}
 			details := map[string]any{}
 			for k, v := range t {

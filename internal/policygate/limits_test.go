@@ -3,6 +3,8 @@ package policygate_test
 import (
 	"bytes"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,11 +155,20 @@ func TestSIGTERMStopsARunReadingItsInput(t *testing.T) {
 }
 
 // SIGTERM stops CPU-bound evaluation: a policy that would take hours
-// returns with exit 3 and its own line, within the grace period.
+// returns with exit 3 and its own line, within the grace period. The
+// policy calls a local server first, so the signal is sent once it is
+// being evaluated.
 func TestSIGTERMStopsCPUBoundEvaluation(t *testing.T) {
+	evaluating := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		once.Do(func() { close(evaluating) })
+	}))
+	defer srv.Close()
 	pol := writeFile(t, "slow.rego", `package slow
 import rego.v1
 deny contains "never" if {
+	http.send({"method": "GET", "url": input.ready}).status_code == 200
 	some a in input.items
 	some b in input.items
 	some c in input.items
@@ -165,9 +176,8 @@ deny contains "never" if {
 }
 `)
 	items := strings.TrimSuffix(strings.Repeat("1,", 3000), ",")
-	in := &stalledInput{head: []byte(`{"items": [` + items + `]}`), started: make(chan struct{}), release: make(chan struct{})}
-	close(in.release) // EOF right after the document: the run goes on to evaluate
-	code, stderr := mainWithSIGTERM(t, in, in.started, "-p", pol, "--input", "-")
+	in := strings.NewReader(`{"ready": "` + srv.URL + `", "items": [` + items + `]}`)
+	code, stderr := mainWithSIGTERM(t, in, evaluating, "-p", pol, "--input", "-")
 	if code != 3 || stderr != "policy-gate: interrupted while evaluating data.slow.deny: terminated signal received\n" {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}

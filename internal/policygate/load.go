@@ -25,8 +25,9 @@ import (
 
 // policyFile is one Rego module as read from disk or from the built-ins.
 type policyFile struct {
-	Name   string // what the user named: a path or builtin:NAME
+	Name   string // a path or builtin:NAME
 	Source string
+	from   origin // the --policy that brought it
 }
 
 // loadPolicies expands files, directories and builtin: names into Rego
@@ -41,7 +42,7 @@ func loadPolicies(ctx context.Context, specs []string) ([]policyFile, map[string
 			if err != nil {
 				return nil, nil, err
 			}
-			files = append(files, policyFile{Name: spec, Source: b.Source})
+			files = append(files, policyFile{Name: spec, Source: b.Source, from: origin{flag: "policy", value: spec}})
 			if b.Defaults != nil {
 				merge(defaults, map[string]any{"params": b.Defaults})
 			}
@@ -57,7 +58,7 @@ func loadPolicies(ctx context.Context, specs []string) ([]policyFile, map[string
 			if err != nil {
 				return nil, nil, err
 			}
-			files = append(files, policyFile{Name: spec, Source: string(src)})
+			files = append(files, policyFile{Name: spec, Source: string(src), from: from})
 			continue
 		}
 		before := len(files)
@@ -71,11 +72,12 @@ func loadPolicies(ctx context.Context, specs []string) ([]policyFile, map[string
 			if d.IsDir() || filepath.Ext(path) != ".rego" || strings.HasSuffix(path, "_test.rego") {
 				return nil
 			}
-			src, err := readFile(ctx, origin{from.flag, from.value, path}, path)
+			in := origin{from.flag, from.value, path}
+			src, err := readFile(ctx, in, path)
 			if err != nil {
 				return err
 			}
-			files = append(files, policyFile{Name: path, Source: string(src)})
+			files = append(files, policyFile{Name: path, Source: string(src), from: in})
 			return nil
 		})
 		if err != nil {
@@ -114,29 +116,44 @@ func parsePolicy(p policyFile, version string) (*ast.Module, error) {
 		}
 	}
 	if err != nil {
-		return nil, exitcode.BadInputf("%s", firstError(err))
+		return nil, policyError([]policyFile{p}, err)
 	}
 	if m == nil {
-		return nil, exitcode.BadInputf("%s: empty policy (no package)", p.Name)
+		return nil, p.from.errorf("empty policy (no package)")
 	}
 	return m, nil
 }
 
-// firstError keeps the first of OPA's errors, which already name file and
-// line ("policy.rego:3: rego_parse_error: ...").
-func firstError(err error) string {
-	if errs, ok := err.(ast.Errors); ok && len(errs) > 0 {
-		e := errs[0]
-		msg := e.Message
-		if e.Location != nil {
-			msg = fmt.Sprintf("%s:%d: %s: %s", e.Location.File, e.Location.Row, e.Code, e.Message)
-		}
-		if len(errs) > 1 {
-			msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
-		}
-		return msg
+// policyError is OPA's first error about the policies, as bad input of the
+// --policy that brought the file it names:
+// `--policy "q.rego": line 7: rego_unsafe_var_error: var acc is unsafe`.
+func policyError(files []policyFile, err error) error {
+	var errs ast.Errors
+	var one *ast.Error
+	switch {
+	case errors.As(err, &errs) && len(errs) > 0:
+	case errors.As(err, &one):
+		errs = ast.Errors{one}
+	default:
+		return exitcode.BadInputf("%w", err)
 	}
-	return err.Error()
+	e := errs[0]
+	msg := fmt.Sprintf("%s: %s", e.Code, e.Message)
+	if len(errs) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
+	}
+	if e.Location == nil {
+		return exitcode.BadInputf("%s", msg)
+	}
+	if e.Location.Row > 0 {
+		msg = fmt.Sprintf("line %d: %s", e.Location.Row, msg)
+	}
+	for _, f := range files {
+		if f.Name == e.Location.File {
+			return f.from.errorf("%s", msg)
+		}
+	}
+	return exitcode.BadInputf("%s: %s", e.Location.File, msg)
 }
 
 // maxFileSize bounds every file policy-gate reads (policies, data files
