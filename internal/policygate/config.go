@@ -22,6 +22,7 @@ type Config struct {
 	DecisionFile string   // where to write the decision; empty: a new file in TempDir
 	TempDir      string   // empty: the system's temp dir
 	AllowEmpty   bool     // a run that checked nothing passes (with a warning) instead of exit 2
+	IncludeInput bool     // the decision file holds each judged document whole, not only its files' digests
 	Print        bool     // print the policies' sources instead of evaluating them
 }
 
@@ -39,6 +40,7 @@ type Plan struct {
 	decisionFile string
 	tempDir      string
 	allowEmpty   bool
+	includeInput bool
 	print        bool
 }
 
@@ -47,7 +49,8 @@ type Plan struct {
 func (c Config) Validate() (*Plan, error) {
 	p := &Plan{
 		policies: c.Policies, data: c.Data, mode: c.Mode, regoVersion: c.RegoVersion,
-		decisionFile: c.DecisionFile, tempDir: c.TempDir, allowEmpty: c.AllowEmpty, print: c.Print,
+		decisionFile: c.DecisionFile, tempDir: c.TempDir, allowEmpty: c.AllowEmpty, includeInput: c.IncludeInput,
+		print: c.Print,
 	}
 	if len(c.Policies) == 0 {
 		return nil, exitcode.BadInputf("--policy: at least one policy file, directory or builtin:NAME is needed")

@@ -3,6 +3,8 @@ package policygate
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -249,20 +250,78 @@ func readAll(ctx context.Context, r io.Reader, limit int64) ([]byte, error) {
 // json.Number so that values reach the policy exactly as written. The
 // format is taken from the file's extension, else JSON is tried first.
 func readDocument(ctx context.Context, from origin, path string, stdin io.Reader) (any, error) {
-	var b []byte
-	var err error
-	if path == "-" {
-		b, err = readAll(ctx, stdin, maxFileSize)
-		switch {
-		case ctx.Err() != nil:
-			return nil, interrupted(ctx, from)
-		case err != nil:
-			return nil, from.errorf("reading standard input: %w", err)
-		}
-	} else if b, err = readFile(ctx, from, path); err != nil {
+	b, err := readBytes(ctx, from, path, stdin)
+	if err != nil {
 		return nil, err
 	}
 	return decodeDocument(from, path, b)
+}
+
+// readInput reads one --input document, as OPA's value, and what the
+// decision file records of it.
+func readInput(ctx context.Context, in inputSpec, stdin io.Reader) (ast.Value, InputFile, error) {
+	b, err := readBytes(ctx, in.origin(), in.path, stdin)
+	if err != nil {
+		return nil, InputFile{}, err
+	}
+	sum := sha256.Sum256(b)
+	file := InputFile{Name: in.name, Path: in.path, SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(b))}
+	v, err := decodeInput(in.origin(), in.path, b)
+	return v, file, err
+}
+
+// decodeInput is decodeDocument for an input: JSON goes straight into
+// OPA's value, YAML by way of JSON.
+func decodeInput(from origin, path string, b []byte) (ast.Value, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext == ".yaml" || ext == ".yml" {
+		j, err := yamlToJSON(from, b)
+		if err != nil {
+			return nil, err
+		}
+		return jsonValue(from, j)
+	}
+	v, err := jsonValue(from, b)
+	if err == nil || ext == ".json" {
+		return v, err
+	}
+	if j, yerr := yamlToJSON(from, b); yerr == nil {
+		if v, yerr := jsonValue(from, j); yerr == nil {
+			return v, nil
+		}
+	}
+	return nil, err
+}
+
+func jsonValue(from origin, b []byte) (ast.Value, error) {
+	if v, err := jsonToValue(b); err == nil {
+		return v, nil
+	}
+	// encoding/json says what is wrong, or takes what the fast path did not.
+	doc, err := decodeJSON(from, b)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return nil, from.errorf("%w", err)
+	}
+	return v, nil
+}
+
+// readBytes reads path, or standard input for "-".
+func readBytes(ctx context.Context, from origin, path string, stdin io.Reader) ([]byte, error) {
+	if path != "-" {
+		return readFile(ctx, from, path)
+	}
+	b, err := readAll(ctx, stdin, maxFileSize)
+	switch {
+	case ctx.Err() != nil:
+		return nil, interrupted(ctx, from)
+	case err != nil:
+		return nil, from.errorf("reading standard input: %w", err)
+	}
+	return b, nil
 }
 
 func decodeDocument(from origin, path string, b []byte) (any, error) {
@@ -306,6 +365,16 @@ func decodeJSON(from origin, b []byte) (any, error) {
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 func decodeYAML(from origin, b []byte) (any, error) {
+	j, err := yamlToJSON(from, b)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSON(from, j)
+}
+
+// yamlToJSON converts a YAML document to JSON, refusing one whose aliases
+// expand past maxFileSize.
+func yamlToJSON(from origin, b []byte) ([]byte, error) {
 	if err := checkAliases(b, maxFileSize); err != nil {
 		return nil, from.errorf("%w", err)
 	}
@@ -321,7 +390,7 @@ func decodeYAML(from origin, b []byte) (any, error) {
 	if string(bytes.TrimSpace(j)) == "null" {
 		return nil, from.errorf("empty document")
 	}
-	return decodeJSON(from, j)
+	return j, nil
 }
 
 // checkAliases refuses a YAML document whose aliases expand it past limit
@@ -456,37 +525,6 @@ func merge(dst, src map[string]any) {
 		}
 		dst[k] = v
 	}
-}
-
-// flatten lists the scalar values of doc under dotted keys, sorted.
-func flatten(doc any) [][2]string {
-	var out [][2]string
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		switch t := v.(type) {
-		case map[string]any:
-			for k, c := range t {
-				key := k
-				if prefix != "" {
-					key = prefix + "." + k
-				}
-				walk(key, c)
-			}
-		case []any:
-			b, _ := json.Marshal(t)
-			out = append(out, [2]string{prefix, string(b)})
-		default:
-			b, _ := json.Marshal(t)
-			s := string(b)
-			if str, ok := t.(string); ok {
-				s = str
-			}
-			out = append(out, [2]string{prefix, s})
-		}
-	}
-	walk("", doc)
-	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
-	return out
 }
 
 func unwrapPathError(err error) error {

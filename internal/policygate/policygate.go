@@ -34,6 +34,7 @@ package policygate
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -69,6 +70,7 @@ policy-gate --policy policies/quality.rego --input metrics.json --mode warn`,
 			&cli.StringFlag{Name: "rego-version", Value: "auto", Usage: "Rego syntax of the policies: auto, v0 or v1"},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "let a run in which no rule checked any value pass, with a warning (else it exits 2)"},
 			&cli.StringFlag{Name: "decision-file", Usage: "write the decision JSON here (default: a new file in RUNNER_TEMP or the temp dir)"},
+			&cli.BoolFlag{Name: "decision-include-input", Usage: "write each judged document whole into the decision file (by default: each input file's path, size and SHA-256)"},
 			&cli.BoolFlag{Name: "print", Category: command.LocalOnly, Usage: "print the policies' Rego source (built-ins included) and exit, to copy and adapt one"},
 		},
 		Outputs: []command.OutputSpec{
@@ -76,7 +78,7 @@ policy-gate --policy policies/quality.rego --input metrics.json --mode warn`,
 			{Name: "deny-count", Description: "number of deny messages"},
 			{Name: "warn-count", Description: "number of warn messages"},
 			{Name: "messages", Description: "JSON array of every message: level, msg, rule and policy"},
-			{Name: "decision-file", Description: "path of a JSON file with the whole decision and the input it judged"},
+			{Name: "decision-file", Description: "path of a JSON file with the whole decision and the digest of every input it judged"},
 		},
 		Run: runCommand,
 	}
@@ -91,6 +93,12 @@ func prefixed(names []string) []string {
 }
 
 func runCommand(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
+	// A run is short and its heap small: collect half as often as Go's
+	// default, which saves much of the CPU that evaluation spends in the
+	// collector for little memory. GOGC, when set, wins.
+	if rt.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
 	cfg := Config{
 		Policies:     c.StringSlice("policy"),
 		Inputs:       c.StringSlice("input"),
@@ -102,6 +110,7 @@ func runCommand(ctx context.Context, c *cli.Context, rt *command.Runtime) (comma
 		DecisionFile: c.String("decision-file"),
 		TempDir:      command.TempDir(rt.Getenv),
 		AllowEmpty:   c.Bool("allow-empty"),
+		IncludeInput: c.Bool("decision-include-input"),
 		Print:        c.Bool("print"),
 	}
 	plan, err := cfg.Validate()

@@ -81,9 +81,8 @@ func TestBuiltinModelQualityInAWorkflow(t *testing.T) {
 	if !d.Allowed || len(d.Judgements) != 1 {
 		t.Fatalf("decision = %+v", d)
 	}
-	in, _ := d.Judgements[0].Input.(map[string]any)
-	if in["ACCURACY"] != 0.93 {
-		t.Errorf("decision file input = %v", d.Judgements[0].Input)
+	if d.Judgements[0].Set["ACCURACY"] != 0.93 || d.Judgements[0].Input != nil {
+		t.Errorf("decision file: set %v, input %v", d.Judgements[0].Set, d.Judgements[0].Input)
 	}
 	summary := r.w.SummaryText(t)
 	for _, want := range []string{
@@ -209,7 +208,7 @@ func TestDirectoriesSkipTestFilesAndKeepMessageDetails(t *testing.T) {
 func TestInputFromStandardInputWithSetOnTop(t *testing.T) {
 	t.Parallel()
 	r := local(t, `{"accuracy": 0.5, "fairnessScoreEqualOpportunity": 10, "model": {"name": "credit"}}`,
-		"-p", "testdata/quality_v1.rego", "-i", "-", "--set", "accuracy=0.950", "--set", "model.version=1.0.7", "--json")
+		"-p", "testdata/quality_v1.rego", "-i", "-", "--set", "accuracy=0.950", "--set", "model.version=1.0.7", "--json", "--decision-include-input")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -278,8 +277,8 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		{"input not an object", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/list.json", "--set", "a=1"}, `policy-gate: --input "testdata/list.json": not an object, so --set cannot set keys in it`},
 		{"data not an object", []string{"-p", "testdata/quality_v1.rego", "-d", "testdata/list.json", "--set", "a=1"}, `policy-gate: --data "testdata/list.json": want an object at the top level`},
 		{"decision file is a directory", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "--decision-file", "testdata"}, `policy-gate: --decision-file "testdata": is a directory`},
-		{"built-in's error on an input", []string{"-p", "builtin:model-age", "-i", "testdata/bad-date.json"}, `policy-gate: --input "testdata/bad-date.json": evaluating data.mlship.model_age.`},
-		{"built-in's error on --set", []string{"-p", "builtin:model-age", "--set", "last_modified=2026-02-30T00:00:00Z"}, `policy-gate: --set: evaluating data.mlship.model_age.`},
+		{"built-in's error on an input", []string{"-p", "builtin:model-age", "-i", "testdata/bad-date.json"}, `policy-gate: --input "testdata/bad-date.json": evaluating data.mlship.model_age: builtin:model-age:`},
+		{"built-in's error on --set", []string{"-p", "builtin:model-age", "--set", "last_modified=2026-02-30T00:00:00Z"}, `policy-gate: --set: evaluating data.mlship.model_age: builtin:model-age:`},
 		{"bad input in print mode", []string{"-p", "testdata/quality_v1.rego", "--print", "--mode", "audit"}, `policy-gate: --mode "audit": want enforce or warn`},
 		{"unknown builtin in print mode", []string{"-p", "builtin:nope", "--print"}, `policy-gate: --policy "builtin:nope": no such built-in policy`},
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/exitcode"
 )
@@ -111,14 +113,13 @@ func (r *Result) Summary() string {
 			for _, c := range j.Checked {
 				fmt.Fprintf(&b, "| %s | %s | %s %s |\n", cell(c.Name), cell(shown(c.Value, c.Limit)), c.Kind, cell(show(c.Limit)))
 			}
-		} else if flat := flatten(j.Input); len(flat) > 0 {
+		} else if rows, total := inputRows(j.value, 50); len(rows) > 0 {
 			b.WriteString("| Input | Value |\n|---|---|\n")
-			for i, kv := range flat {
-				if i == 50 {
-					fmt.Fprintf(&b, "| … | %d more in the decision file |\n", len(flat)-50)
-					break
-				}
+			for _, kv := range rows {
 				fmt.Fprintf(&b, "| %s | %s |\n", cell(kv[0]), cell(kv[1]))
+			}
+			if total > len(rows) {
+				fmt.Fprintf(&b, "| … | %d more values in the input |\n", total-len(rows))
 			}
 		}
 		b.WriteString("\n| Rule | Policy | Verdict | Messages |\n|---|---|---|---|\n")
@@ -134,6 +135,66 @@ func (r *Result) Summary() string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// inputRows lists the first limit scalar values of doc (arrays count as
+// one) under dotted keys, in key order, and how many there are in all.
+func inputRows(doc ast.Value, limit int) ([][2]string, int) {
+	var rows [][2]string
+	total := 0
+	var walk func(prefix string, v ast.Value)
+	walk = func(prefix string, v ast.Value) {
+		obj, ok := v.(ast.Object)
+		if !ok {
+			total++
+			if len(rows) < limit {
+				rows = append(rows, [2]string{prefix, brief(v)})
+			}
+			return
+		}
+		if len(rows) >= limit { // only counting: no need for key order
+			obj.Iter(func(_, c *ast.Term) error {
+				walk("", c.Value)
+				return nil
+			})
+			return
+		}
+		obj.Foreach(func(k, c *ast.Term) {
+			key := k.String()
+			if s, ok := k.Value.(ast.String); ok {
+				key = string(s)
+			}
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			walk(key, c.Value)
+		})
+	}
+	if doc != nil {
+		walk("", doc)
+	}
+	return rows, total
+}
+
+// brief is a value for a table cell: a long array by its length, a long
+// string cut.
+func brief(v ast.Value) string {
+	var s string
+	switch t := v.(type) {
+	case *ast.Array:
+		if t.Len() > 10 {
+			return fmt.Sprintf("(%d values)", t.Len())
+		}
+		s = t.String()
+	case ast.String:
+		s = string(t)
+	default:
+		s = v.String()
+	}
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return s
 }
 
 func verdictIcon(v string) string {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
@@ -40,22 +42,25 @@ func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
 		empty = append(empty, "no policy defines an allow, deny or warn rule")
 	}
 
-	inputs, err := p.readInputs(ctx, deps.Stdin)
-	if err != nil {
-		return nil, err
-	}
 	res := &Result{Allowed: true, Mode: p.mode, Messages: []Message{}, Policies: p.policies}
-	for _, in := range inputs {
-		j, err := gate.Judge(ctx, in.name, in.doc)
+	several := len(p.inputs) > 1 && p.inputs[0].name == ""
+	err = p.eachDocument(ctx, deps.Stdin, func(in document) error {
+		j, err := gate.judge(ctx, in.name, in.value)
 		if exitcode.Of(err) == exitcode.BadInput {
-			return nil, exitcode.BadInputf("%s: %w", in.from, err)
+			return exitcode.BadInputf("%s: %w", in.from, err)
 		} else if err != nil {
-			return nil, err
+			return err
+		}
+		j.Inputs, j.Set = in.files, p.set
+		if p.includeInput {
+			if j.Input, err = ast.JSON(in.value); err != nil {
+				return exitcode.Incompletef("writing %s into the decision file: %w", in.from, err)
+			}
 		}
 		for _, b := range p.builtins.builtins {
 			if !j.checkedBy["builtin:"+b.Name] {
 				why := fmt.Sprintf("builtin:%s compared no value (set one of its parameters: %s)", b.Name, strings.Join(b.parameterNames(), ", "))
-				if len(inputs) > 1 {
+				if several {
 					why = in.name + ": " + why
 				}
 				empty = append(empty, why)
@@ -63,7 +68,7 @@ func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
 		}
 		res.Allowed = res.Allowed && j.Allowed
 		for _, m := range j.Messages {
-			if len(inputs) > 1 {
+			if several {
 				m.Message = in.name + ": " + m.Message
 			}
 			if m.Level == "deny" {
@@ -74,6 +79,10 @@ func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
 			res.Messages = append(res.Messages, m)
 		}
 		res.Judgements = append(res.Judgements, j)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(empty) > 0 {
 		if !p.allowEmpty {
@@ -119,47 +128,71 @@ func (p *Plan) readData(ctx context.Context, path string, data map[string]any) e
 
 // document is one document to judge.
 type document struct {
-	name string // what messages name it by when there are several
-	from string // the options it came from
-	doc  any
+	name  string // what messages name it by when there are several
+	from  string // the options it came from
+	value ast.Value
+	files []InputFile
 }
 
-// readInputs reads the input files: one document each, or, when they are
-// named, one document of them all; --set values merged over each.
-func (p *Plan) readInputs(ctx context.Context, stdin io.Reader) ([]document, error) {
-	var docs []document
-	named := map[string]any{}
+// eachDocument reads the inputs and hands judge one document at a time:
+// one per file, or, when they are named, one of them all; the --set values
+// merged over it. Only the document being judged is held in memory.
+func (p *Plan) eachDocument(ctx context.Context, stdin io.Reader, judge func(document) error) error {
+	set, err := ast.InterfaceToValue(p.set)
+	if err != nil {
+		return exitcode.BadInputf("--set: %w", err)
+	}
+	named := document{value: ast.NewObject()}
+	var names, from []string
 	for _, in := range p.inputs {
-		doc, err := readDocument(ctx, in.origin(), in.path, stdin)
+		v, file, err := readInput(ctx, in, stdin)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if in.name != "" {
-			named[in.name] = doc
+			named.value.(ast.Object).Insert(ast.StringTerm(in.name), ast.NewTerm(v))
+			named.files = append(named.files, file)
+			names, from = append(names, in.raw), append(from, in.origin().String())
 			continue
 		}
 		if len(p.set) > 0 {
-			obj, ok := doc.(map[string]any)
+			obj, ok := v.(ast.Object)
 			if !ok {
-				return nil, in.origin().errorf("not an object, so --set cannot set keys in it")
+				return in.origin().errorf("not an object, so --set cannot set keys in it")
 			}
-			merge(obj, p.set)
+			v = mergeObjects(obj, set.(ast.Object))
 		}
-		docs = append(docs, document{in.path, in.origin().String(), doc})
+		if err := judge(document{in.path, in.origin().String(), v, []InputFile{file}}); err != nil {
+			return err
+		}
 	}
 	switch {
-	case len(named) > 0:
-		merge(named, p.set)
-		var names, from []string
-		for _, in := range p.inputs {
-			names = append(names, in.raw)
-			from = append(from, in.origin().String())
-		}
-		docs = append(docs, document{strings.Join(names, " "), strings.Join(from, " "), named})
-	case len(docs) == 0:
-		docs = append(docs, document{"--set", "--set", p.set})
+	case len(names) > 0:
+		named.value = mergeObjects(named.value.(ast.Object), set.(ast.Object))
+		named.name, named.from = strings.Join(names, " "), strings.Join(from, " ")
+		return judge(named)
+	case len(p.inputs) == 0:
+		return judge(document{"--set", "--set", set, nil})
 	}
-	return docs, nil
+	return nil
+}
+
+// mergeObjects deep-merges src into dst, as merge does: src's values win,
+// objects merge. Nested objects are merged before they are put back, so
+// that every object's hash stays right.
+func mergeObjects(dst, src ast.Object) ast.Object {
+	src.Foreach(func(k, v *ast.Term) {
+		if sv, ok := v.Value.(ast.Object); ok {
+			if dt := dst.Get(k); dt != nil {
+				if dv, ok := dt.Value.(ast.Object); ok {
+					dst.Insert(k, ast.NewTerm(mergeObjects(dv, sv)))
+					return
+				}
+			}
+		}
+		dst.Insert(k, v)
+	})
+	return dst
 }
 
 // Source is the policies' Rego source, built-ins included, for a user to
