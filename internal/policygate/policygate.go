@@ -59,6 +59,10 @@ defined and not true. Built-in policies: ` + strings.Join(prefixed(Builtins()), 
 
 cat metrics.json | policy-gate --policy policies/ --input - --data thresholds.yaml
 
+policy-gate --policy builtin:model-quality --policy builtin:image-scan \
+  --input metrics=metrics.json --input scan=image-scan-summary.json \
+  --param min_accuracy=0.9 --param max_critical=0
+
 policy-gate --policy policies/quality.rego --input metrics.json --mode warn`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "policy", Aliases: []string{"p"}, Required: true, Usage: "Rego policy file, directory, or builtin:NAME (repeatable)"},
