@@ -16,13 +16,13 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/cloudwatchclient"
 	"github.com/mlship/mlship/internal/command"
 )
 
@@ -44,7 +44,7 @@ func awsClients(ctx context.Context, region string) (Deps, error) {
 	}
 	return Deps{
 		Lambda:     lambda.NewFromConfig(cfg),
-		CloudWatch: cloudwatch.NewFromConfig(cfg),
+		CloudWatch: cloudwatchclient.New(cfg),
 		ECR:        ecr.NewFromConfig(cfg),
 		SSM:        ssm.NewFromConfig(cfg),
 		Region:     cfg.Region,
