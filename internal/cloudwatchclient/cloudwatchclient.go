@@ -2,7 +2,7 @@
 // calls CloudWatch, so that it works against AWS and against emulators.
 //
 // The SDK speaks Smithy RPC v2 CBOR to CloudWatch, which AWS serves but
-// emulators such as moto do not (moto 5 serves AWS JSON 1.0 and AWS Query;
+// emulators such as moto do not (moto 5.2 serves AWS JSON 1.0 and AWS Query;
 // it answers a CBOR request with an HTML 404 page, which the SDK reports as
 // "deserialization failed ... unexpected minor value 28"). CloudWatch
 // serves AWS JSON 1.0 as well, so when an endpoint override is set
@@ -51,7 +51,7 @@ type UnsupportedError struct {
 }
 
 func (e *UnsupportedError) Error() string {
-	return fmt.Sprintf("%s does not serve CloudWatch's AWS JSON 1.0 protocol, which mlship uses with an endpoint override (moto 5 and LocalStack 4 do; see docs/emulators.md): %v", e.Endpoint, e.Err)
+	return fmt.Sprintf("%s does not serve CloudWatch's AWS JSON 1.0 protocol, which mlship uses with an endpoint override (docs/emulators.md lists the emulators that do): %v", e.Endpoint, e.Err)
 }
 
 func (e *UnsupportedError) Unwrap() error { return e.Err }
