@@ -107,7 +107,7 @@ func needMoto(t *testing.T) {
 		return
 	}
 	if os.Getenv(requireEnv) == "1" {
-		t.Fatalf("%s (and %s=1)", unavailable, requireEnv)
+		t.Fatalf("%s; %s=1 makes that a failure", unavailable, requireEnv)
 	}
 	t.Skip(unavailable)
 }
