@@ -269,6 +269,7 @@ type lambdaFn struct {
 	c                lambdaAPI
 	name             string
 	v2, missingImage string
+	v2digest         string // v2 by digest: repository@sha256:...
 }
 
 func TestLambdaBehaviourFakeAndMoto(t *testing.T) {
@@ -351,6 +352,21 @@ func TestLambdaBehaviourFakeAndMoto(t *testing.T) {
 				}
 				return "ok: same"
 			}},
+		{name: "the resolved image of a function deployed by digest", want: "ok: repository@digest",
+			moto: "ok: malformed", why: "moto builds ResolvedImageUri from the URI up to its first ':', '@sha256:' and the digest, which for a digest URI gives repository@sha256@sha256:...; lambda-deploy then cannot see that the function already runs the image, and a repeated deploy updates it again",
+			run: func(t *testing.T, f lambdaFn) string {
+				if _, err := f.c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: fn(f.name), ImageUri: fn(f.v2digest)}); err != nil {
+					return outcome(err)
+				}
+				gf, err := f.c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: fn(f.name)})
+				if err != nil {
+					return outcome(err)
+				}
+				if aws.ToString(gf.Code.ResolvedImageUri) != f.v2digest {
+					return "ok: malformed"
+				}
+				return "ok: repository@digest"
+			}},
 		{name: "alias routing to $LATEST", want: "InvalidParameterValueException",
 			moto: "ok", why: "moto accepts any routing; Lambda refuses weights on $LATEST",
 			run: func(t *testing.T, f lambdaFn) string {
@@ -418,11 +434,11 @@ func TestLambdaBehaviourFakeAndMoto(t *testing.T) {
 		if _, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: fn(name), Name: fn("live"), FunctionVersion: fn("1")}); err != nil {
 			t.Fatalf("CreateAlias: %v", err)
 		}
-		return lambdaFn{c: c, name: name, v2: uri("v2"), missingImage: uri("missing")}
+		return lambdaFn{c: c, name: name, v2: uri("v2"), missingImage: uri("missing"), v2digest: registryHost + "/" + repo + "@" + v2.Digest}
 	}
 	fake := func(t *testing.T) lambdaFn {
 		l := lambdafake.New()
-		digests := map[string]string{uri("v1"): v1.Digest, uri("v2"): v2.Digest}
+		digests := map[string]string{uri("v1"): v1.Digest, uri("v2"): v2.Digest, registryHost + "/" + repo + "@" + v2.Digest: v2.Digest}
 		l.ResolveImage = func(u string) (string, bool) { d, ok := digests[u]; return d, ok }
 		name := unique("conformance-fn")
 		l.AddFunction(lambdafake.FunctionSpec{Name: name, ImageURI: uri("v1"), Env: maps.Clone(env)})

@@ -150,7 +150,7 @@ func (f *lambdaFixture) watchAlias(t *testing.T, onChange func(routing)) (stop f
 // lambda-deploy's main path against moto: the image is checked in ECR, the
 // code updated and the variables merged (none dropped), a version
 // published, the alias shifted as a canary (20 % on the new version, then
-// all) with the alarm read between steps; a second run changes nothing.
+// all) with the alarm read between steps.
 func TestLambdaDeployCanary(t *testing.T) {
 	needMoto(t)
 	t.Parallel()
@@ -173,7 +173,7 @@ func TestLambdaDeployCanary(t *testing.T) {
 	outs := step.Outputs(t)
 	want := map[string]string{
 		"version": "2", "previous-version": "1", "alias": "live", "rolled-back": "false",
-		"image-uri":    registryHost + "/" + f.repo + ":v2",
+		"image-uri":    registryHost + "/" + f.repo + "@" + f.v2.Digest, // deployed by digest
 		"code-sha256":  strings.TrimPrefix(f.v2.Digest, "sha256:"),
 		"function-arn": "arn:aws:lambda:" + region + ":" + account + ":function:" + f.fn,
 	}
@@ -208,25 +208,12 @@ func TestLambdaDeployCanary(t *testing.T) {
 		}
 	}
 
-	// The same deploy again publishes nothing and moves nothing.
-	again := actiontest.NewStep(t, nil)
-	if code := again.Run(lambdadeploy.Command(), args...); code != 0 {
-		t.Fatalf("second deploy: exit %d\n%s%s", code, &again.Stdout, &again.Stderr)
-	}
-	if v := again.Outputs(t)["version"]; v != "2" {
-		t.Errorf("second deploy: version %q, want 2 again", v)
-	}
-	vs, err := f.lambda.ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(f.fn)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var versions []string
-	for _, v := range vs.Versions {
-		versions = append(versions, aws.ToString(v.Version))
-	}
-	if strings.Join(versions, ",") != "$LATEST,1,2" {
-		t.Errorf("versions after two deploys: %v", versions)
-	}
+	// The same deploy again would publish nothing and move nothing (the
+	// unit tests check it against the fake). moto cannot show it: for a
+	// function deployed by digest its ResolvedImageUri is malformed
+	// (repository@sha256@sha256:...), so the digest never matches and a
+	// second deploy updates the code again (TestLambdaBehaviourFakeAndMoto
+	// lists the difference).
 }
 
 // An alarm that fires during the canary rolls the alias back to the
