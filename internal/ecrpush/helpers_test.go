@@ -63,7 +63,16 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) deps() Deps {
-	return Deps{ECR: e.ecr, SSM: e.ssm, Log: e.log, TempDir: e.t.TempDir()}
+	return Deps{ECR: e.ecr, SSM: e.ssm, Log: e.log, Mask: e.log.Mask, TempDir: e.t.TempDir()}
+}
+
+// runConfig validates cfg and runs its plan, as the command does.
+func runConfig(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	p, err := cfg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	return Run(ctx, p, deps)
 }
 
 // run runs ecr-push with cfg (Jobs defaulted) against the env.
@@ -72,7 +81,7 @@ func (e *env) run(cfg Config) (*Result, error) {
 	if cfg.Jobs == 0 {
 		cfg.Jobs = 4
 	}
-	return Run(context.Background(), cfg, e.deps())
+	return runConfig(context.Background(), cfg, e.deps())
 }
 
 // mustRun fails the test on an error.
@@ -250,9 +259,19 @@ func (s *fakeSSM) value(name string) string {
 // command returns the command with deps from e (logging through the
 // run's action).
 func (e *env) command() *command.Command {
-	return newCommand(func(_ context.Context, _ *Config, rt *command.Runtime) (Deps, error) {
+	return newCommand(func(_ context.Context, _ *Plan, rt *command.Runtime) (Deps, error) {
 		d := e.deps()
-		d.Log = rt.Action
+		d.Log, d.Mask = rt.Action, rt.Mask
+		return d, nil
+	})
+}
+
+// commandWithDocker is command with docker looked up on the step's PATH.
+func (e *env) commandWithDocker() *command.Command {
+	return newCommand(func(_ context.Context, _ *Plan, rt *command.Runtime) (Deps, error) {
+		d := e.deps()
+		d.Log, d.Mask = rt.Action, rt.Mask
+		d.Docker = lookPath("docker", rt.Getenv("PATH"))
 		return d, nil
 	})
 }

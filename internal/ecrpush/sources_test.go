@@ -48,6 +48,17 @@ func TestMain(m *testing.M) {
 
 func fakeDocker(args []string) int {
 	dir := filepath.Dir(os.Args[0])
+	if len(args) > 0 && args[0] == "buildx" {
+		// A docker without the buildx plugin, as docker answers it.
+		if _, err := os.Stat(filepath.Join(dir, "NO_BUILDX")); err == nil {
+			fmt.Fprintf(os.Stderr, "docker: unknown command: docker buildx\n\nRun 'docker --help' for more information\n")
+			return 1
+		}
+	}
+	if len(args) == 2 && args[0] == "buildx" && args[1] == "version" {
+		fmt.Println("github.com/docker/buildx v0.24.0 stand-in")
+		return 0
+	}
 	if err := os.WriteFile(filepath.Join(dir, "args"), []byte(strings.Join(args, "\n")), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -70,7 +81,8 @@ func fakeDocker(args []string) int {
 		}
 	}
 	ctxDir := args[len(args)-1]
-	if _, err := os.Stat(filepath.Join(ctxDir, "FAIL")); err == nil {
+	if msg, err := os.ReadFile(filepath.Join(ctxDir, "FAIL")); err == nil {
+		os.Stderr.Write(msg)
 		fmt.Fprintln(os.Stderr, "ERROR: failed to solve: process \"/bin/sh -c false\" did not complete successfully: exit code: 1")
 		return 1
 	}
@@ -119,12 +131,10 @@ func TestBuild(t *testing.T) {
 	if err := os.WriteFile(dockerfile, []byte("FROM scratch\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var dockerOut bytes.Buffer
-	cmd := newCommand(func(_ context.Context, _ *Config, rt *command.Runtime) (Deps, error) {
+	cmd := newCommand(func(_ context.Context, _ *Plan, rt *command.Runtime) (Deps, error) {
 		d := e.deps()
-		d.Log = rt.Action
+		d.Log, d.Mask = rt.Action, rt.Mask
 		d.Docker = lookPath("docker", rt.Getenv("PATH"))
-		d.DockerOutput = &dockerOut
 		return d, nil
 	})
 	getenv := func(k string) string {
@@ -154,8 +164,8 @@ func TestBuild(t *testing.T) {
 			t.Errorf("docker arg %d = %q, want %q", i, args[i], want[i])
 		}
 	}
-	if !strings.Contains(dockerOut.String(), "exporting to oci image format") {
-		t.Errorf("docker output not passed on: %q", dockerOut.String())
+	if !strings.Contains(stderr.String(), "exporting to oci image format") {
+		t.Errorf("docker output not passed on: %q", stderr.String())
 	}
 	if !strings.Contains(stdout.String(), `"source": "build"`) {
 		t.Errorf("result: %s", stdout.String())
@@ -165,8 +175,8 @@ func TestBuild(t *testing.T) {
 	}
 
 	// A multi-platform build is pushed as an index.
-	res, err := Run(context.Background(), Config{Repository: "app", Tags: []string{"multi"}, Context: ctxDir, Platform: "linux/amd64,linux/arm64", Jobs: 2},
-		Deps{ECR: e.ecr, Log: e.log, Docker: filepath.Join(bin, "docker"), DockerOutput: io.Discard})
+	res, err := runConfig(context.Background(), Config{Repository: "app", Tags: []string{"multi"}, Context: ctxDir, Platform: "linux/amd64,linux/arm64", Jobs: 2},
+		Deps{ECR: e.ecr, Log: e.log, Docker: filepath.Join(bin, "docker")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +188,12 @@ func TestBuild(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ctxDir, "FAIL"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(context.Background(), Config{Repository: "app", Tags: []string{"broken"}, Context: ctxDir, Jobs: 2},
-		Deps{ECR: e.ecr, Log: e.log, Docker: filepath.Join(bin, "docker"), DockerOutput: io.Discard})
+	_, err = runConfig(context.Background(), Config{Repository: "app", Tags: []string{"broken"}, Context: ctxDir, Jobs: 2},
+		Deps{ECR: e.ecr, Log: e.log, Docker: filepath.Join(bin, "docker")})
 	wantCode(t, err, exitcode.Failed, "docker buildx build failed")
 
 	// No docker: bad input.
-	_, err = Run(context.Background(), Config{Repository: "app", Tags: []string{"x"}, Context: ctxDir, Jobs: 2}, Deps{ECR: e.ecr})
+	_, err = runConfig(context.Background(), Config{Repository: "app", Tags: []string{"x"}, Context: ctxDir, Jobs: 2}, Deps{ECR: e.ecr})
 	wantCode(t, err, exitcode.BadInput, "docker")
 }
 
@@ -245,14 +255,14 @@ func TestDaemonSource(t *testing.T) {
 	img := randomImage(t, 1024, 2)
 	deps := e.deps()
 	deps.Daemon = []daemon.Option{daemon.WithClient(&fakeDaemon{ref: "index.docker.io/library/model:local", img: img})}
-	res, err := Run(context.Background(), Config{Repository: "app", Image: "model:local", Tags: []string{"v1"}, Jobs: 2}, deps)
+	res, err := runConfig(context.Background(), Config{Repository: "app", Image: "model:local", Tags: []string{"v1"}, Jobs: 2}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.ImageDigest != digestOf(t, img) || res.Source != "daemon" {
 		t.Errorf("daemon push: %s from %s", res.ImageDigest, res.Source)
 	}
-	_, err = Run(context.Background(), Config{Repository: "app", Image: "other:local", Tags: []string{"v1"}, Jobs: 2}, deps)
+	_, err = runConfig(context.Background(), Config{Repository: "app", Image: "other:local", Tags: []string{"v1"}, Jobs: 2}, deps)
 	wantCode(t, err, exitcode.BadInput, "no such image")
 }
 
@@ -267,7 +277,7 @@ func TestOtherRegistry(t *testing.T) {
 	img := randomImage(t, 2048, 2)
 	dir := writeLayout(t, img)
 	cfg := Config{Registry: host, Repository: "demo/app", OCILayout: dir, Tags: []string{"dev,latest"}, Jobs: 4}
-	res, err := Run(context.Background(), cfg, deps)
+	res, err := runConfig(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,24 +288,24 @@ func TestOtherRegistry(t *testing.T) {
 	if err != nil || got.Digest.String() != digestOf(t, img) {
 		t.Fatalf("latest: %v %v", got, err)
 	}
-	again, err := Run(context.Background(), cfg, deps)
+	again, err := runConfig(context.Background(), cfg, deps)
 	if err != nil || again.PushedBytes != 0 {
 		t.Errorf("re-push: %d bytes, %v", again.PushedBytes, err)
 	}
 	// Promotion and lookup through the registry API.
-	promoted, err := Run(context.Background(), Config{Registry: host, Repository: "demo/app", SourceTag: "dev", Tags: []string{"prod"}, Jobs: 1}, deps)
+	promoted, err := runConfig(context.Background(), Config{Registry: host, Repository: "demo/app", SourceTag: "dev", Tags: []string{"prod"}, Jobs: 1}, deps)
 	if err != nil || promoted.ImageDigest != digestOf(t, img) {
 		t.Errorf("promote: %v %+v", err, promoted)
 	}
-	cross, err := Run(context.Background(), Config{Registry: host, Repository: "demo/other", SourceRepository: "demo/app", SourceTag: "dev", Tags: []string{"prod"}, Jobs: 1}, deps)
+	cross, err := runConfig(context.Background(), Config{Registry: host, Repository: "demo/other", SourceRepository: "demo/app", SourceTag: "dev", Tags: []string{"prod"}, Jobs: 1}, deps)
 	if err != nil || cross.ImageDigest != digestOf(t, img) {
 		t.Errorf("promote across repositories: %v %+v", err, cross)
 	}
-	check, err := Run(context.Background(), Config{Registry: host, Repository: "demo/app", Tags: []string{"prod"}, CheckExists: true, Jobs: 1}, deps)
+	check, err := runConfig(context.Background(), Config{Registry: host, Repository: "demo/app", Tags: []string{"prod"}, CheckExists: true, Jobs: 1}, deps)
 	if err != nil || !check.Exists {
 		t.Errorf("check-exists: %v %+v", err, check)
 	}
-	_, err = Run(context.Background(), Config{Registry: host, Repository: "demo/app", Tags: []string{"nope"}, CheckExists: true, Jobs: 1}, deps)
+	_, err = runConfig(context.Background(), Config{Registry: host, Repository: "demo/app", Tags: []string{"nope"}, CheckExists: true, Jobs: 1}, deps)
 	wantCode(t, err, exitcode.Failed, "nope")
 }
 
@@ -313,16 +323,16 @@ func TestOtherRegistryImmutableTag(t *testing.T) {
 	e.createRepo("app", true)
 	deps := Deps{Log: &recLog{}, Keychain: authn.NewMultiKeychain()}
 	first, second := randomImage(t, 512, 1), randomImage(t, 512, 1)
-	if _, err := Run(context.Background(), Config{Registry: host, Repository: "app", OCILayout: writeLayout(t, first), Tags: []string{"v1"}, Jobs: 2}, deps); err != nil {
+	if _, err := runConfig(context.Background(), Config{Registry: host, Repository: "app", OCILayout: writeLayout(t, first), Tags: []string{"v1"}, Jobs: 2}, deps); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Run(context.Background(), Config{Registry: host, Repository: "app", OCILayout: writeLayout(t, second), Tags: []string{"v1"}, Jobs: 2}, deps)
+	_, err := runConfig(context.Background(), Config{Registry: host, Repository: "app", OCILayout: writeLayout(t, second), Tags: []string{"v1"}, Jobs: 2}, deps)
 	wantCode(t, err, exitcode.Failed, "v1", digestOf(t, first), digestOf(t, second))
 	if d, _ := f.TagDigest("app", "v1"); d != digestOf(t, first) {
 		t.Error("immutable tag moved")
 	}
 	// A repository the registry does not have: exit 3 with its message.
-	_, err = Run(context.Background(), Config{Registry: host, Repository: "missing", OCILayout: writeLayout(t, first), Tags: []string{"v1"}, Jobs: 2}, deps)
+	_, err = runConfig(context.Background(), Config{Registry: host, Repository: "missing", OCILayout: writeLayout(t, first), Tags: []string{"v1"}, Jobs: 2}, deps)
 	wantCode(t, err, exitcode.Incomplete, "NAME_UNKNOWN")
 }
 
