@@ -9,12 +9,12 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/exitcode"
 )
 
 // Command is the ecr-push command line.
@@ -140,7 +140,9 @@ func defaultDeps(ctx context.Context, p *Plan, rt *command.Runtime) (Deps, error
 		deps.ECR = ecr.NewFromConfig(awsCfg)
 	}
 	if p.cfg.SSMParameter != "" {
-		deps.SSM = ssm.NewFromConfig(awsCfg)
+		if deps.SSM, err = newSSM(ctx, awsCfg); err != nil {
+			return deps, exitcode.Incompletef("setting up SSM: %w", err)
+		}
 	}
 	return deps, nil
 }

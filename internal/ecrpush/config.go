@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -104,14 +105,20 @@ func (p *Plan) Tags() []string { return slices.Clone(p.tags) }
 // needsAWS reports whether the run calls AWS at all.
 func (p *Plan) needsAWS() bool { return p.ecr || p.cfg.SSMParameter != "" }
 
+// The patterns are compiled when first used, not at start-up: a run that
+// only prints its version or help needs none of them.
 var (
 	// The OCI distribution spec's repository name rule, for registries
 	// other than ECR.
-	ociRepoName = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
-	ssmName     = regexp.MustCompile(`^[A-Za-z0-9_.\-/]+$`)
-	placeholder = regexp.MustCompile(`\{([^{}]*)\}`)
-	notTagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+	ociRepoName = lazyRegexp(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+	ssmName     = lazyRegexp(`^[A-Za-z0-9_.\-/]+$`)
+	placeholder = lazyRegexp(`\{([^{}]*)\}`)
+	notTagChars = lazyRegexp(`[^A-Za-z0-9_.-]+`)
 )
+
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // badInput is the one form of a bad-input error: the option as the user
 // wrote it, its value, then what is wrong.
@@ -168,7 +175,7 @@ func (c Config) Validate() (*Plan, error) {
 	}
 	if c.SSMParameter != "" {
 		lower := strings.ToLower(strings.TrimPrefix(c.SSMParameter, "/"))
-		if len(c.SSMParameter) > 2048 || !ssmName.MatchString(c.SSMParameter) || strings.HasPrefix(lower, "aws") || strings.HasPrefix(lower, "ssm") {
+		if len(c.SSMParameter) > 2048 || !ssmName().MatchString(c.SSMParameter) || strings.HasPrefix(lower, "aws") || strings.HasPrefix(lower, "ssm") {
 			return nil, badInput("ssm-parameter", c.SSMParameter, "not a valid parameter name (letters, digits, '.', '-', '_', '/'; not starting with aws or ssm)")
 		}
 	}
@@ -385,7 +392,7 @@ func (p *Plan) checkRepository(flag, repo string) error {
 		}
 		return nil
 	}
-	if len(repo) > 255 || !ociRepoName.MatchString(repo) {
+	if len(repo) > 255 || !ociRepoName().MatchString(repo) {
 		return badInput(flag, repo, "not a valid repository name")
 	}
 	return nil
@@ -437,7 +444,7 @@ func TemplateNames() []string {
 
 // sanitizeTag turns a branch name like feature/x into feature-x.
 func sanitizeTag(s string) string {
-	s = notTagChars.ReplaceAllString(s, "-")
+	s = notTagChars().ReplaceAllString(s, "-")
 	return strings.TrimLeft(s, ".-")
 }
 
@@ -456,19 +463,22 @@ func RenderTags(raw []string, getenv func(string) string) ([]string, error) {
 				continue
 			}
 			var missing, unknown string
-			rendered := placeholder.ReplaceAllStringFunc(t, func(m string) string {
-				key := m[1 : len(m)-1]
-				fn, ok := templates[key]
-				if !ok {
-					unknown = m
-					return m
-				}
-				v, env := fn(getenv)
-				if v == "" && missing == "" {
-					missing = fmt.Sprintf("%s needs %s, which is not set", m, env)
-				}
-				return v
-			})
+			rendered := t
+			if strings.Contains(t, "{") {
+				rendered = placeholder().ReplaceAllStringFunc(t, func(m string) string {
+					key := m[1 : len(m)-1]
+					fn, ok := templates[key]
+					if !ok {
+						unknown = m
+						return m
+					}
+					v, env := fn(getenv)
+					if v == "" && missing == "" {
+						missing = fmt.Sprintf("%s needs %s, which is not set", m, env)
+					}
+					return v
+				})
+			}
 			switch {
 			case unknown != "":
 				return nil, badInput("tag", t, "unknown placeholder %s (known: %s)", unknown, strings.Join(TemplateNames(), ", "))

@@ -16,13 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -43,12 +40,6 @@ type ECRAPI interface {
 	PutImage(context.Context, *ecr.PutImageInput, ...func(*ecr.Options)) (*ecr.PutImageOutput, error)
 }
 
-// SSMAPI is the part of the SSM API ecr-push calls.
-type SSMAPI interface {
-	GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
-	PutParameter(context.Context, *ssm.PutParameterInput, ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
-}
-
 // Deps are the outside world a run talks to.
 type Deps struct {
 	ECR ECRAPI // needed for an ECR registry
@@ -64,14 +55,13 @@ type Deps struct {
 	// Keychain finds credentials for a registry that is not ECR (default
 	// authn.DefaultKeychain: the Docker config docker/login-action writes).
 	Keychain authn.Keychain
-	// Docker is the docker command for builds ("" when none was found).
+	// Docker is the docker command, for builds and the daemon's images (""
+	// when none was found).
 	Docker string
 	// DockerEnv is the environment docker runs with.
 	DockerEnv []string
-	// Daemon are options for reading from the Docker daemon (tests pass a
-	// client).
-	Daemon []daemon.Option
-	// TempDir holds build output: command.TempDir.
+	// TempDir holds build output and images saved from the daemon:
+	// command.TempDir.
 	TempDir string
 }
 
@@ -701,19 +691,15 @@ func (t *target) recordSSM(ctx context.Context, value string) error {
 	if t.deps.SSM == nil {
 		return exitcode.Incompletef("internal error: no SSM client")
 	}
-	in := &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Overwrite: aws.Bool(true)}
-	out, err := t.deps.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
-	var nf *ssmtypes.ParameterNotFound
+	cur, found, err := t.deps.SSM.GetParameter(ctx, name)
 	switch {
-	case errors.As(err, &nf):
-		in.Type = ssmtypes.ParameterTypeString
 	case err != nil:
 		return awsErr("reading SSM parameter "+name+" (GetParameter)", err)
-	case out.Parameter != nil && aws.ToString(out.Parameter.Value) == value:
+	case found && cur == value:
 		t.deps.Log.Logf("SSM parameter %s already holds %s", name, value)
 		return nil
 	}
-	if _, err := t.deps.SSM.PutParameter(ctx, in); err != nil {
+	if err := t.deps.SSM.PutParameter(ctx, name, value, found); err != nil {
 		return awsErr("recording the tag in SSM parameter "+name+" (PutParameter)", err)
 	}
 	t.deps.Log.Logf("SSM parameter %s = %s", name, value)

@@ -15,9 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -164,25 +162,78 @@ func fromLayout(dir, what string) (*artifact, error) {
 	return fromIndex(ii, what)
 }
 
-// fromDaemon reads an image from the local Docker daemon.
+// fromDaemon reads --image from the local Docker daemon with the docker
+// command, as docker save does: docker image inspect says whether the
+// daemon has it, docker save writes it to a file in the temporary
+// directory, and the tarball is pushed. The docker command knows the
+// daemon's address, contexts and TLS settings (DOCKER_HOST and the rest).
 func (t *target) fromDaemon(ctx context.Context) (*artifact, error) {
-	ref, err := name.ParseReference(t.cfg.Image)
-	if err != nil {
-		return nil, exitcode.BadInputf("--image %q: %v", t.cfg.Image, err)
+	img := t.cfg.Image
+	if t.deps.Docker == "" {
+		return nil, badInput("image", img, "reading from the Docker daemon needs the docker command on PATH")
 	}
-	opts := append([]daemon.Option{daemon.WithContext(ctx)}, t.deps.Daemon...)
-	img, err := daemon.Image(ref, opts...)
-	if err != nil {
-		if strings.Contains(strings.ToLower(err.Error()), "no such image") {
-			return nil, exitcode.BadInputf("--image %s: the Docker daemon has no such image", t.cfg.Image)
+	if _, err := t.docker(ctx, "image", "inspect", "--format", "{{.Id}}", img); err != nil {
+		if ctx.Err() != nil {
+			return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, ctx.Err())
 		}
-		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", t.cfg.Image, err)
+		// docker says "no such image" and "cannot connect" with the same
+		// exit code; whether the daemon answers at all tells them apart.
+		if _, verr := t.docker(ctx, "version", "--format", "{{.Server.Version}}"); verr != nil {
+			return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, verr)
+		}
+		return nil, badInput("image", img, "the Docker daemon has no such image")
 	}
-	art, err := fromImage(img, "--image "+t.cfg.Image)
+	f, err := os.CreateTemp(t.deps.TempDir, "ecr-push-image-*.tar")
 	if err != nil {
-		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", t.cfg.Image, errors.Unwrap(err))
+		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, err)
 	}
+	f.Close()
+	cleanup := func() { os.Remove(f.Name()) }
+	if _, err := t.docker(ctx, "save", "--output", f.Name(), img); err != nil {
+		cleanup()
+		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, err)
+	}
+	tb, err := tarball.ImageFromPath(f.Name(), nil)
+	var art *artifact
+	if err == nil {
+		art, err = fromImage(tb, "docker save "+img)
+	}
+	if err != nil {
+		cleanup()
+		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, err)
+	}
+	art.cleanup = cleanup
 	return art, nil
+}
+
+// docker runs a docker command and returns its output; an error carries
+// the last lines docker wrote to stderr.
+func (t *target) docker(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, t.deps.Docker, args...)
+	cmd.Env = t.deps.DockerEnv
+	var stderr bytes.Buffer
+	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 4 << 10}
+	out, err := cmd.Output()
+	if err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return out, fmt.Errorf("docker %s: %v: %s", args[0], err, msg)
+		}
+		return out, fmt.Errorf("docker %s: %w", args[0], err)
+	}
+	return out, nil
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
 }
 
 // dockerArgs returns the docker command line for a build writing an OCI

@@ -3,7 +3,6 @@ package ecrpush
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -14,13 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	api "github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -54,6 +49,9 @@ func fakeDocker(args []string) int {
 			fmt.Fprintf(os.Stderr, "docker: unknown command: docker buildx\n\nRun 'docker --help' for more information\n")
 			return 1
 		}
+	}
+	if len(args) > 0 && (args[0] == "image" || args[0] == "version" || args[0] == "save") {
+		return fakeDockerDaemon(dir, args)
 	}
 	if len(args) == 2 && args[0] == "buildx" && args[1] == "version" {
 		fmt.Println("github.com/docker/buildx v0.24.0 stand-in")
@@ -197,55 +195,44 @@ func TestBuild(t *testing.T) {
 	wantCode(t, err, exitcode.BadInput, "docker")
 }
 
-// fakeDaemon is a Docker daemon holding one image.
-type fakeDaemon struct {
-	ref string
-	img v1.Image
+// daemonImage is where the stand-in docker keeps the daemon's image ref.
+func daemonImage(bin, ref string) string {
+	return filepath.Join(bin, "images", strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(ref)+".tar")
 }
 
-// is reports whether ref names the daemon's image (docker accepts short
-// and full names alike).
-func (d *fakeDaemon) is(ref string) bool {
-	a, err1 := name.ParseReference(ref)
-	b, err2 := name.ParseReference(d.ref)
-	return err1 == nil && err2 == nil && a.Name() == b.Name()
-}
-
-func (d *fakeDaemon) NegotiateAPIVersion(context.Context) {}
-
-func (d *fakeDaemon) ImageSave(_ context.Context, refs []string, _ ...client.ImageSaveOption) (io.ReadCloser, error) {
-	if len(refs) != 1 || !d.is(refs[0]) {
-		return nil, fmt.Errorf("Error response from daemon: No such image: %v", refs)
+// fakeDockerDaemon answers the commands that read the Docker daemon's
+// images (image inspect, version, save) as docker does, from the images
+// under the link's directory; a file NO_DAEMON there is a daemon that
+// cannot be reached.
+func fakeDockerDaemon(dir string, args []string) int {
+	if _, err := os.Stat(filepath.Join(dir, "NO_DAEMON")); err == nil {
+		fmt.Fprintln(os.Stderr, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")
+		return 1
 	}
-	tag, err := name.NewTag(d.ref)
-	if err != nil {
-		return nil, err
+	switch {
+	case args[0] == "version":
+		fmt.Println("28.2.2")
+		return 0
+	case args[0] == "image" && len(args) == 5 && args[1] == "inspect":
+		if _, err := os.Stat(daemonImage(dir, args[4])); err != nil {
+			fmt.Fprintf(os.Stderr, "Error response from daemon: No such image: %s\n", args[4])
+			return 1
+		}
+		fmt.Println("sha256:0123")
+		return 0
+	case args[0] == "save" && len(args) == 4 && args[1] == "--output":
+		b, err := os.ReadFile(daemonImage(dir, args[3]))
+		if err == nil {
+			err = os.WriteFile(args[2], b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
 	}
-	var buf bytes.Buffer
-	if err := tarball.Write(tag, d.img, &buf); err != nil {
-		return nil, err
-	}
-	return io.NopCloser(&buf), nil
-}
-
-func (d *fakeDaemon) ImageInspectWithRaw(_ context.Context, ref string) (api.InspectResponse, []byte, error) {
-	if !d.is(ref) {
-		return api.InspectResponse{}, nil, errors.New("Error response from daemon: No such image: " + ref)
-	}
-	id, err := d.img.ConfigName()
-	return api.InspectResponse{ID: id.String()}, nil, err
-}
-
-func (d *fakeDaemon) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (api.LoadResponse, error) {
-	return api.LoadResponse{}, errors.New("not supported")
-}
-
-func (d *fakeDaemon) ImageTag(context.Context, string, string) error {
-	return errors.New("not supported")
-}
-
-func (d *fakeDaemon) ImageHistory(context.Context, string, ...client.ImageHistoryOption) ([]api.HistoryResponseItem, error) {
-	return nil, errors.New("not supported")
+	fmt.Fprintf(os.Stderr, "stand-in docker: unexpected %q\n", args)
+	return 2
 }
 
 func TestDaemonSource(t *testing.T) {
@@ -253,8 +240,16 @@ func TestDaemonSource(t *testing.T) {
 	e := newEnv(t)
 	e.createRepo("app", false)
 	img := randomImage(t, 1024, 2)
+	bin := standInDocker(t)
+	if err := os.MkdirAll(filepath.Join(bin, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag("model:local")
+	if err := tarball.WriteToFile(daemonImage(bin, "model:local"), tag, img); err != nil {
+		t.Fatal(err)
+	}
 	deps := e.deps()
-	deps.Daemon = []daemon.Option{daemon.WithClient(&fakeDaemon{ref: "index.docker.io/library/model:local", img: img})}
+	deps.Docker = filepath.Join(bin, "docker")
 	res, err := runConfig(context.Background(), Config{Repository: "app", Image: "model:local", Tags: []string{"v1"}, Jobs: 2}, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -262,8 +257,22 @@ func TestDaemonSource(t *testing.T) {
 	if res.ImageDigest != digestOf(t, img) || res.Source != "daemon" {
 		t.Errorf("daemon push: %s from %s", res.ImageDigest, res.Source)
 	}
+	if left, _ := os.ReadDir(deps.TempDir); len(left) != 0 {
+		t.Errorf("the saved image was left behind: %v", left)
+	}
 	_, err = runConfig(context.Background(), Config{Repository: "app", Image: "other:local", Tags: []string{"v1"}, Jobs: 2}, deps)
 	wantCode(t, err, exitcode.BadInput, "no such image")
+
+	// A daemon that does not answer: could not finish, before any ECR call.
+	if err := os.WriteFile(filepath.Join(bin, "NO_DAEMON"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logins := e.ecr.Calls("GetAuthorizationToken")
+	_, err = runConfig(context.Background(), Config{Repository: "app", Image: "model:local", Tags: []string{"v1"}, Jobs: 2}, deps)
+	wantCode(t, err, exitcode.Incomplete, "Cannot connect to the Docker daemon")
+	if n := e.ecr.Calls("GetAuthorizationToken") - logins; n != 0 {
+		t.Errorf("logged in to ECR (%d calls) for an image that could not be read", n)
+	}
 }
 
 // TestOtherRegistry pushes to a plain OCI registry over HTTP (127.0.0.1),
