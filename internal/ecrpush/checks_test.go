@@ -68,6 +68,14 @@ func TestBadInputNamesTheOption(t *testing.T) {
 		{Config{Repository: "app", Tags: []string{"v1"}, CheckExists: true, Jobs: 1, ScanOnPush: true}, `--scan-on-push: `},
 		{Config{Repository: "app", Tags: []string{"-v1"}, OCILayout: layoutDir, Jobs: 1}, `--tag "-v1": not a valid tag`},
 	}
+	huge := t.TempDir()
+	if err := os.WriteFile(filepath.Join(huge, "index.json"), nil, 0o644); err != nil || os.Truncate(filepath.Join(huge, "index.json"), 5<<20) != nil {
+		t.Fatal("writing a large index.json")
+	}
+	tests = append(tests, struct {
+		cfg  Config
+		want string
+	}{Config{Repository: "app", Tags: []string{"v1"}, OCILayout: huge, Jobs: 1}, `--oci-layout "` + huge + `": index.json is larger than 4 MiB`})
 	form := regexp.MustCompile(`^--[a-z-]+( "[^"]*")?: `)
 	for _, tt := range tests {
 		_, err := tt.cfg.Validate()

@@ -80,6 +80,10 @@ type Plan struct {
 
 type buildArg struct{ key, value string }
 
+// maxIndexJSON bounds an OCI layout's index.json, read whole: an index of
+// thousands of images is a few hundred KiB.
+const maxIndexJSON = 4 << 20
+
 // Source names what is pushed: oci-layout, tarball, daemon, build, promote,
 // or none (--check-exists).
 func (p *Plan) Source() string {
@@ -227,8 +231,12 @@ func (p *Plan) checkSources() error {
 
 	switch {
 	case c.OCILayout != "":
-		if _, err := os.Stat(filepath.Join(c.OCILayout, "index.json")); err != nil {
+		st, err := os.Stat(filepath.Join(c.OCILayout, "index.json"))
+		switch {
+		case err != nil || st.IsDir():
 			return badInput("oci-layout", c.OCILayout, "not an OCI image layout (no index.json)")
+		case st.Size() > maxIndexJSON:
+			return badInput("oci-layout", c.OCILayout, "index.json is larger than %d MiB", maxIndexJSON>>20)
 		}
 	case c.Tarball != "":
 		st, err := os.Stat(c.Tarball)

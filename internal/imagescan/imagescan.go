@@ -64,6 +64,10 @@ type Config struct {
 	SARIFFile, JSONFile, SummaryFile string
 }
 
+// maxIndexJSON bounds an OCI layout's index.json: an index of thousands
+// of images is a few hundred KiB.
+const maxIndexJSON = 4 << 20
+
 // config is Config under another name, so that Plan holds it without
 // exporting the field.
 type config = Config
@@ -146,8 +150,13 @@ func (c Config) Validate() (*Plan, error) {
 		return nil, exitcode.BadInputf("give Trivy one local copy of the image: --oci-layout or --tarball, not both")
 	}
 	if c.OCILayout != "" {
-		if _, err := os.Stat(filepath.Join(c.OCILayout, "index.json")); err != nil {
+		st, err := os.Stat(filepath.Join(c.OCILayout, "index.json"))
+		switch {
+		case err != nil:
 			return nil, badInput("oci-layout", c.OCILayout, "not an OCI image layout (%s)", describeStatErr(err))
+		case st.Size() > maxIndexJSON:
+			// It is read whole.
+			return nil, badInput("oci-layout", c.OCILayout, "index.json is larger than %d MiB", maxIndexJSON>>20)
 		}
 	}
 	if c.Tarball != "" {

@@ -93,6 +93,13 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(badLayout, "index.json"), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	hugeLayout := filepath.Join(dir, "huge-layout")
+	if err := os.MkdirAll(hugeLayout, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hugeLayout, "index.json"), nil, 0o644); err != nil || os.Truncate(filepath.Join(hugeLayout, "index.json"), 5<<20) != nil {
+		t.Fatal("writing a large index.json")
+	}
 	huge := filepath.Join(dir, "huge.yaml")
 	if err := os.WriteFile(huge, []byte("ignore:\n"+strings.Repeat("# padding\n", 110000)), 0o644); err != nil {
 		t.Fatal(err)
@@ -109,6 +116,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"malformed image reference", []string{"--image", "Registry.Example.com/App:Bad Tag"}, `--image "Registry.Example.com/App:Bad Tag": not an image reference`},
 		{"missing layout", []string{"--oci-layout", filepath.Join(dir, "nope")}, `--oci-layout "` + filepath.Join(dir, "nope") + `": not an OCI image layout (no such file or directory)`},
+		{"huge layout index", []string{"--oci-layout", hugeLayout}, `--oci-layout "` + hugeLayout + `": index.json is larger than 4 MiB`},
 		{"damaged layout", []string{"--oci-layout", badLayout}, `--oci-layout "` + badLayout + `": reading OCI layout ` + badLayout},
 		{"missing tarball", []string{"--tarball", filepath.Join(dir, "nope.tar")}, `--tarball "` + filepath.Join(dir, "nope.tar") + `": no such file or directory`},
 		{"damaged tarball", []string{"--tarball", garbage}, `--tarball "` + garbage + `": reading image tarball ` + garbage},
