@@ -332,7 +332,7 @@ func (n *notifier) add(mr *ModelResult, note Notification) {
 	mr.Notifications = append(mr.Notifications, note)
 	switch {
 	case note.Done:
-		mr.Notified = append(mr.Notified, strings.TrimSpace(note.Channel+" "+notifiedTarget(note)+" "+note.Action))
+		mr.Notified = append(mr.Notified, strings.Join(slices.DeleteFunc([]string{note.Channel, notifiedTarget(note), note.Action}, func(s string) bool { return s == "" }), " "))
 		n.deps.Log.Logf("%s: %s %s %s", mr.Name, note.Channel, note.Action, note.Target)
 	case note.Action == "skipped":
 		n.deps.Log.Logf("%s: %s skipped: %s", mr.Name, note.Channel, note.Reason)
