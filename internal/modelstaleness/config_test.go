@@ -71,26 +71,38 @@ func TestValidateBadInput(t *testing.T) {
 		{"approved-only for git", git(func(c *Config) { c.Model.ApprovedOnly = true }), "--approved-only: only for --source sagemaker"},
 		{"github without repository", git(func(c *Config) { c.Model.Source = SourceGitHub }), "--repository: the github source needs owner/name (default GITHUB_REPOSITORY)"},
 		{"github bad repository", git(func(c *Config) { c.Model.Source, c.Model.Repository = SourceGitHub, "https://github.com/o/r" }), `--repository "https://github.com/o/r": want owner/name`},
-		{"github glob", git(func(c *Config) { c.Model.Source, c.WorkflowRepository, c.Model.Paths = SourceGitHub, "o/r", []string{"*.ipynb"} }), "globs need --source git"},
+		{"github glob", git(func(c *Config) {
+			c.Model.Source, c.WorkflowRepository, c.Model.Paths = SourceGitHub, "o/r", []string{"*.ipynb"}
+		}), "globs need --source git"},
 		{"directory for github", git(func(c *Config) { c.Model.Source, c.WorkflowRepository, c.Model.Directory = SourceGitHub, "o/r", "src" }), "--directory: only for --source git"},
 		{"s3 without uri", git(func(c *Config) { c.Model.Source, c.Model.Paths = SourceS3, nil }), "--s3-uri: the s3 source needs"},
-		{"s3 not a uri", git(func(c *Config) { c.Model.Source, c.Model.Paths, c.Model.S3URI = SourceS3, nil, "https://b.s3.amazonaws.com/k" }), "want s3://bucket/key"},
+		{"s3 not a uri", git(func(c *Config) {
+			c.Model.Source, c.Model.Paths, c.Model.S3URI = SourceS3, nil, "https://b.s3.amazonaws.com/k"
+		}), "want s3://bucket/key"},
 		{"s3 bad bucket", git(func(c *Config) { c.Model.Source, c.Model.Paths, c.Model.S3URI = SourceS3, nil, "s3://My_Bucket/k" }), `"My_Bucket" is not a valid bucket name`},
 		{"path for s3", git(func(c *Config) { c.Model.Source, c.Model.S3URI = SourceS3, "s3://bucket/k" }), "--path: only for --source git or github, not s3"},
 		{"ecr bad tag", git(func(c *Config) { c.Model.Source, c.Model.Paths, c.Model.Image = SourceECR, nil, "repo:bad tag" }), `"bad tag" is not a valid tag`},
-		{"ecr bad host", git(func(c *Config) { c.Model.Source, c.Model.Paths, c.Model.Image = SourceECR, nil, "docker.io/library/nginx:1" }), "is not an ECR registry"},
+		{"ecr bad host", git(func(c *Config) {
+			c.Model.Source, c.Model.Paths, c.Model.Image = SourceECR, nil, "docker.io/library/nginx:1"
+		}), "is not an ECR registry"},
 		{"ecr bad digest", git(func(c *Config) { c.Model.Source, c.Model.Paths, c.Model.Image = SourceECR, nil, "repo@sha256:abc" }), "64 hex digits"},
 		{"ssm bad name", git(func(c *Config) { c.Model.Source, c.Model.Paths, c.Model.Parameter = SourceSSM, nil, "has space" }), "not an SSM parameter name"},
-		{"sagemaker bad group", git(func(c *Config) { c.Model.Source, c.Model.Paths, c.Model.ModelPackageGroup = SourceSageMaker, nil, "under_score" }), "not a model package group name"},
+		{"sagemaker bad group", git(func(c *Config) {
+			c.Model.Source, c.Model.Paths, c.Model.ModelPackageGroup = SourceSageMaker, nil, "under_score"
+		}), "not a model package group name"},
 		{"fail-on", git(func(c *Config) { c.FailOn = "always" }), `--fail-on "always": want warn, error or never`},
 		{"sns arn", git(func(c *Config) { c.SNSTopicARN = "model-alerts" }), `--sns-topic-arn "model-alerts": want arn:aws:sns:`},
 		{"sns subject alone", git(func(c *Config) { c.SNSSubject = "x" }), "--sns-subject and --sns-message need --sns-topic-arn"},
 		{"email without from", git(func(c *Config) { c.EmailTo = []string{"a@example.com"} }), "--email-to needs --email-from"},
 		{"bad email", git(func(c *Config) { c.EmailTo, c.EmailFrom = []string{"not an address"}, "m@example.com" }), `--email-to "not an address": not an email address`},
-		{"email header injection", git(func(c *Config) { c.EmailTo, c.EmailFrom = []string{"a@example.com"}, "m@example.com\nBcc: x@evil.example" }), "holds a line break"},
+		{"email header injection", git(func(c *Config) {
+			c.EmailTo, c.EmailFrom = []string{"a@example.com"}, "m@example.com\nBcc: x@evil.example"
+		}), "holds a line break"},
 		{"labels without issue", git(func(c *Config) { c.IssueLabels = []string{"stale"} }), "--issue-labels needs --issue"},
 		{"issue without repository", git(func(c *Config) { c.Issue = true }), "--issue: no repository to open issues in"},
-		{"bad template", git(func(c *Config) { c.EmailTo, c.EmailFrom, c.EmailSubject = []string{"a@example.com"}, "m@example.com", "{{.Name" }), "--email-subject: template:"},
+		{"bad template", git(func(c *Config) {
+			c.EmailTo, c.EmailFrom, c.EmailSubject = []string{"a@example.com"}, "m@example.com", "{{.Name"
+		}), "--email-subject: template:"},
 		{"template file missing", git(func(c *Config) { c.SNSTopicARN, c.SNSMessage = topic, "@/nonexistent/body.txt" }), `--sns-message "@/nonexistent/body.txt": no such file or directory`},
 		{"timeout", git(func(c *Config) { c.Timeout = 0 }), "--timeout 0s: must be more than zero"},
 	} {
