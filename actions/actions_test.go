@@ -18,6 +18,7 @@ import (
 	"github.com/mlship/mlship/internal/imagescan"
 	"github.com/mlship/mlship/internal/lambdadeploy"
 	"github.com/mlship/mlship/internal/metricsexport"
+	"github.com/mlship/mlship/internal/modelstaleness"
 	"github.com/mlship/mlship/internal/policygate"
 )
 
@@ -25,11 +26,12 @@ import (
 // actions/ and cmd/) and its command. Add a tool here when you add its
 // action.yml.
 var tools = map[string]func() *command.Command{
-	"policy-gate":    policygate.Command,
-	"metrics-export": metricsexport.Command,
-	"lambda-deploy":  lambdadeploy.Command,
-	"ecr-push":       ecrpush.Command,
-	"image-scan":     imagescan.Command,
+	"policy-gate":     policygate.Command,
+	"metrics-export":  metricsexport.Command,
+	"lambda-deploy":   lambdadeploy.Command,
+	"ecr-push":        ecrpush.Command,
+	"image-scan":      imagescan.Command,
+	"model-staleness": modelstaleness.Command,
 }
 
 // actionFile is the part of action.yml these tests read.

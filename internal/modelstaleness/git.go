@@ -105,39 +105,98 @@ func gitLastChange(ctx context.Context, bin string, m *Model) (*change, error) {
 	}
 	g := &gitRepo{bin: path, dir: m.Spec.Directory}
 	ref := cmpOr(m.Spec.Ref, "HEAD")
+	specs := pathspecs(m.paths)
 
-	out, stderr, err := g.run(ctx, "rev-parse", "--is-shallow-repository", "--show-object-format", "--verify", "--end-of-options", ref+"^{commit}")
+	// git log starts at once, beside the checks of the checkout; its answer
+	// is used only when they pass. When the answer is the newest commit, the
+	// checks would otherwise take as long as the answer.
+	type logResult struct {
+		found   *change
+		ignored int
+		err     error
+	}
+	logCtx, cancelLog := context.WithCancel(ctx)
+	defer cancelLog()
+	logDone := make(chan logResult, 1)
+	go func() {
+		found, ignored, err := g.newest(logCtx, m, ref, specs, len(m.Spec.IgnoreAuthors) > 0 || len(m.ignoreMessages) > 0)
+		logDone <- logResult{found, ignored, err}
+	}()
+	fail := func(err error) (*change, error) {
+		cancelLog()
+		<-logDone
+		return nil, err
+	}
+
+	// One literal path: rev-parse also tells whether it is there at the
+	// ref (REF:path resolves), which saves a git process.
+	args := []string{"rev-parse", "--is-shallow-repository", "--show-object-format", "--revs-only", "--end-of-options", ref + "^{commit}"}
+	onePath := len(m.paths) == 1 && !strings.ContainsAny(m.paths[0], "*?[")
+	if onePath {
+		args = append(args, ref+":./"+m.paths[0])
+	}
+	out, stderr, err := g.run(ctx, args...)
 	lines := strings.Fields(string(out))
 	switch {
 	case ctx.Err() != nil:
-		return nil, exitcode.Incompletef("reading the git history: %v", ctx.Err())
-	case err != nil && len(lines) < 2:
+		return fail(exitcode.Incompletef("reading the git history: %v", ctx.Err()))
+	case err != nil || len(lines) < 2:
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			return nil, exitcode.Incompletef("running git: %v", err)
+		if err != nil && !errors.As(err, &exit) {
+			return fail(exitcode.Incompletef("running git: %v", err))
 		}
-		return nil, exitcode.BadInputf("%s %q: not a git checkout: git: %s", m.opt("directory"), g.dir, stderr)
+		return fail(exitcode.BadInputf("%s %q: not a git checkout: git: %s", m.opt("directory"), g.dir, stderr))
 	case lines[0] == "true":
-		return nil, exitcode.BadInputf("%s is a shallow clone, in which every file looks changed at its oldest commit: check out the whole history (actions/checkout with fetch-depth: 0)", g.dir)
-	case err != nil && m.Spec.Ref == "":
-		return nil, exitcode.BadInputf("%s %q: the repository has no commits", m.opt("directory"), g.dir)
-	case err != nil:
-		return nil, exitcode.BadInputf("%s %q: no such commit, branch or tag in %s", m.opt("ref"), m.Spec.Ref, g.dir)
-	case len(lines) != 3:
-		return nil, exitcode.Incompletef("git rev-parse: unexpected output %q", out)
+		return fail(exitcode.BadInputf("%s is a shallow clone, in which every file looks changed at its oldest commit: check out the whole history (actions/checkout with fetch-depth: 0)", g.dir))
+	case len(lines) == 2 && m.Spec.Ref == "":
+		return fail(exitcode.BadInputf("%s %q: the repository has no commits", m.opt("directory"), g.dir))
+	case len(lines) == 2:
+		return fail(exitcode.BadInputf("%s %q: no such commit, branch or tag in %s", m.opt("ref"), m.Spec.Ref, g.dir))
+	case len(lines) > 4 || len(lines) == 4 && !onePath:
+		return fail(exitcode.Incompletef("git rev-parse: unexpected output %q", out))
 	}
 	format, head := lines[1], lines[2]
-	specs := pathspecs(m.paths)
 
-	found, ignored, err := g.newest(ctx, m, head, specs, len(m.Spec.IgnoreAuthors) > 0 || len(m.ignoreMessages) > 0)
-	if err != nil {
-		return nil, err
-	}
-	if found == nil && ignored == 0 {
+	// Whether any file at the ref matches the paths: a last change that
+	// deleted them all is still the last change, but the paths probably
+	// need updating. Also beside git log.
+	deleted := make(chan error, 1)
+	tree, known := emptyTree[format]
+	go func() {
+		switch {
+		case onePath && len(lines) == 3:
+			deleted <- errDeleted
+			return
+		case onePath || !known:
+			deleted <- nil
+			return
+		}
+		_, stderr, err := g.run(ctx, append([]string{"diff-tree", "--quiet", "-r", tree, head, "--"}, specs...)...)
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+			deleted <- errDeleted
+		case errors.As(err, &exit) && exit.ExitCode() == 1:
+			deleted <- nil
+		default:
+			deleted <- gitErr(ctx, "git diff-tree", stderr, err)
+		}
+	}()
+
+	lr := <-logDone
+	delErr := <-deleted
+	found, ignored := lr.found, lr.ignored
+	switch {
+	case lr.err != nil:
+		return nil, lr.err
+	case found == nil && ignored == 0:
 		return nil, exitcode.BadInputf("%s %s: no commit in the history of %s touches it", m.opt("path"), quoteAll(m.paths), ref)
-	}
-	if found == nil {
+	case found == nil:
 		return nil, exitcode.BadInputf("every commit that touches %s %s (%d) is ignored by %s/%s", m.opt("path"), quoteAll(m.paths), ignored, m.opt("ignore-author"), m.opt("ignore-message"))
+	case delErr == errDeleted:
+		found.warnings = append(found.warnings, fmt.Sprintf("no file at %s matches %s %s: commit %s deleted it", ref, m.opt("path"), quoteAll(m.paths), short(found.commit)))
+	case delErr != nil:
+		return nil, delErr
 	}
 	if ignored > 0 {
 		found.warnings = append(found.warnings, fmt.Sprintf("skipped %d newer commit(s) by ignored authors or messages", ignored))
@@ -156,22 +215,10 @@ func gitLastChange(ctx context.Context, bin string, m *Model) (*change, error) {
 			}
 		}
 	}
-
-	// A last change that deleted every file is still the last change, but
-	// say so: the paths probably need updating.
-	if tree, ok := emptyTree[format]; ok {
-		_, stderr, err := g.run(ctx, append([]string{"diff-tree", "--quiet", "-r", tree, head, "--"}, specs...)...)
-		var exit *exec.ExitError
-		switch {
-		case err == nil:
-			found.warnings = append(found.warnings, fmt.Sprintf("no file at %s matches %s %s: commit %s deleted it", ref, m.opt("path"), quoteAll(m.paths), short(found.commit)))
-		case errors.As(err, &exit) && exit.ExitCode() == 1:
-		default:
-			return nil, gitErr(ctx, "git diff-tree", stderr, err)
-		}
-	}
 	return found, nil
 }
+
+var errDeleted = errors.New("deleted")
 
 func gitErr(ctx context.Context, what, stderr string, err error) error {
 	if ctx.Err() != nil {
@@ -190,7 +237,7 @@ const gitFields = 5
 // (it cannot hold a NUL), and -z ends each commit with one more NUL.
 const logFormat = "--format=%H%x00%cI%x00%aN%x00%aE%x00%B"
 
-// newest streams `git log` from head, newest first, and returns the first
+// newest streams `git log` from head (a ref), newest first, and returns the first
 // commit that is not ignored and how many were ignored before it. Without
 // filters git is asked for one commit only.
 func (g *gitRepo) newest(ctx context.Context, m *Model, head string, specs []string, filtered bool) (*change, int, error) {
@@ -198,7 +245,7 @@ func (g *gitRepo) newest(ctx context.Context, m *Model, head string, specs []str
 	if !filtered {
 		args = append(args, "-1")
 	}
-	args = append(append(args, head, "--"), specs...)
+	args = append(append(args, "--end-of-options", head, "--"), specs...)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

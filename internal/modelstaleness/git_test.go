@@ -83,6 +83,14 @@ func TestGitGlobsAndPaths(t *testing.T) {
 		}
 	}
 
+	// Paths are relative to the directory, which may be inside the
+	// repository.
+	for _, p := range []string{"a/b/model.pkl", "a", "**/*.pkl"} {
+		if m := mustRun(t, gitSpec(filepath.Join(r.dir, "models"), p), Deps{}); m.Commit != pkl || len(m.Warnings) != 0 {
+			t.Errorf("in models/, %s: commit %s, warnings %q", p, m.Commit, m.Warnings)
+		}
+	}
+
 	_, err := runSpec(t, gitSpec(r.dir, "models/**/*.pkl", "notebooks/typo.ipynb"), Deps{})
 	wantCode(t, err, exitcode.BadInput, `--path "notebooks/typo.ipynb": no commit in the history of HEAD touches it`)
 	_, err = runSpec(t, gitSpec(r.dir, "never/*.onnx"), Deps{})
