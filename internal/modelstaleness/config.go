@@ -245,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 
 	c.models = nil
+	if c.ConfigFile != "" && c.Model.Name != "" {
+		return exitcode.BadInputf("--model %q: with --config, each model's name is in the file", c.Model.Name)
+	}
 	if c.ConfigFile != "" {
 		specs, err := readConfigFile(c.ConfigFile, c.Model)
 		if err != nil {
@@ -808,8 +811,6 @@ func readConfigFile(file string, base ModelSpec) ([]ModelSpec, error) {
 	if len(cf.Models) > MaxModels {
 		return nil, exitcode.BadInputf("--config %q: %d models, at most %d", file, len(cf.Models), MaxModels)
 	}
-	// Names come from the file; the --model flag names one model only.
-	base.Name = ""
 	if cf.Defaults != nil {
 		if cf.Defaults.Name != nil {
 			return nil, exitcode.BadInputf("--config %q: defaults: name is per model", file)

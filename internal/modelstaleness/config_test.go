@@ -214,6 +214,9 @@ func TestConfigFileBad(t *testing.T) {
 			wantCode(t, c.Validate(), exitcode.BadInput, tc.want)
 		})
 	}
-	c := Config{ConfigFile: filepath.Join(dir, "missing.yaml"), Timeout: time.Minute}
+	ok := writeFile(t, dir, "ok.yaml", "models:\n  - {name: a, path: x, warn-after: 7d}\n")
+	c := Config{Model: ModelSpec{Name: "credit"}, ConfigFile: ok, Timeout: time.Minute}
+	wantCode(t, c.Validate(), exitcode.BadInput, `--model "credit": with --config, each model's name is in the file`)
+	c = Config{ConfigFile: filepath.Join(dir, "missing.yaml"), Timeout: time.Minute}
 	wantCode(t, c.Validate(), exitcode.BadInput, "no such file or directory")
 }
