@@ -154,10 +154,11 @@ func BenchmarkGitSource(b *testing.B) {
 	} {
 		b.Run("tool/"+p.name, func(b *testing.B) {
 			cfg := Config{Model: ModelSpec{Source: SourceGit, Directory: dir, Paths: []string{p.path}, WarnAfter: "7d"}, Timeout: time.Minute}
-			if err := cfg.Validate(); err != nil {
+			p, err := cfg.Validate()
+			if err != nil {
 				b.Fatal(err)
 			}
-			m := cfg.Models()[0]
+			m := p.Models()[0]
 			loop(b, func() {
 				if _, err := gitLastChange(context.Background(), "", m); err != nil {
 					b.Fatal(err)

@@ -21,7 +21,6 @@ import (
 
 	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/command"
-	"github.com/mlship/mlship/internal/exitcode"
 )
 
 // Name is the tool's name.
@@ -33,17 +32,17 @@ func Command() *command.Command {
 }
 
 // clientsFunc builds the AWS clients a run needs; tests swap it.
-type clientsFunc func(ctx context.Context, cfg *Config) (Deps, error)
+type clientsFunc func(ctx context.Context, p *Plan) (Deps, error)
 
-func awsClients(ctx context.Context, cfg *Config) (Deps, error) {
-	if !cfg.NeedsAWS() {
+func awsClients(ctx context.Context, p *Plan) (Deps, error) {
+	if !p.NeedsAWS() {
 		return Deps{}, nil
 	}
-	awsCfg, err := awsconfig.Load(ctx, Name, cfg.Region)
+	awsCfg, err := awsconfig.Load(ctx, Name, p.Region())
 	if err != nil {
 		return Deps{}, err
 	}
-	return ClientsFrom(awsCfg, cfg.PathStyle), nil
+	return ClientsFrom(awsCfg, p.PathStyle()), nil
 }
 
 // ClientsFrom builds the AWS clients from an AWS configuration.
@@ -137,9 +136,6 @@ model-staleness --config models.yaml --issue --dry-run`,
 		},
 		Outputs: outputs,
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
-			if c.NArg() > 0 {
-				return nil, exitcode.BadInputf("unexpected argument %q: name the model's files with --path", c.Args().First())
-			}
 			token := c.String("token")
 			if token == "" {
 				token = rt.Getenv("GITHUB_TOKEN")
@@ -186,20 +182,21 @@ model-staleness --config models.yaml --issue --dry-run`,
 				Region:             c.String("region"),
 				PathStyle:          c.Bool("s3-path-style"),
 			}
-			if err := cfg.Validate(); err != nil {
-				return nil, err
-			}
-			deps, err := clients(ctx, &cfg)
+			plan, err := cfg.Validate()
 			if err != nil {
 				return nil, err
 			}
-			if cfg.NeedsGitHub() {
+			deps, err := clients(ctx, plan)
+			if err != nil {
+				return nil, err
+			}
+			if plan.NeedsGitHub() {
 				if deps.GitHub, err = NewGitHubClient(cfg.APIURL, cfg.Token, nil); err != nil {
 					return nil, err
 				}
 			}
 			deps.Log = rt
-			res, err := Run(ctx, cfg, deps)
+			res, err := Run(ctx, plan, deps)
 			if res == nil {
 				return nil, err
 			}

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
@@ -115,13 +116,15 @@ type Config struct {
 
 	Region    string
 	PathStyle bool // S3 path-style addressing
+}
 
-	// Set by Validate.
-	validated bool
-	models    []*Model
-	failOn    string
-	labels    []string
-	tmpl      templates
+// Plan is a checked Config, with what Validate parsed: what Run takes.
+type Plan struct {
+	cfg    Config
+	models []*Model
+	failOn string
+	labels []string
+	tmpl   templates
 }
 
 // Model is one model, checked and parsed.
@@ -195,11 +198,11 @@ var (
 )
 
 // NeedsAWS reports whether the run calls AWS.
-func (c *Config) NeedsAWS() bool {
-	if c.SNSTopicARN != "" || len(c.EmailTo) > 0 {
+func (p *Plan) NeedsAWS() bool {
+	if p.cfg.SNSTopicARN != "" || len(p.cfg.EmailTo) > 0 {
 		return true
 	}
-	for _, m := range c.models {
+	for _, m := range p.models {
 		switch m.Spec.Source {
 		case SourceS3, SourceECR, SourceSSM, SourceSageMaker:
 			return true
@@ -209,11 +212,11 @@ func (c *Config) NeedsAWS() bool {
 }
 
 // NeedsGitHub reports whether the run calls the GitHub API.
-func (c *Config) NeedsGitHub() bool {
-	if c.Issue {
+func (p *Plan) NeedsGitHub() bool {
+	if p.cfg.Issue {
 		return true
 	}
-	for _, m := range c.models {
+	for _, m := range p.models {
 		if m.Spec.Source == SourceGitHub {
 			return true
 		}
@@ -221,37 +224,45 @@ func (c *Config) NeedsGitHub() bool {
 	return false
 }
 
-// Models are the models of the run (after Validate).
-func (c *Config) Models() []*Model { return c.models }
+// Models are the models of the run.
+func (p *Plan) Models() []*Model { return p.models }
+
+// Region is the AWS region given (empty: the environment's).
+func (p *Plan) Region() string { return p.cfg.Region }
+
+// PathStyle reports whether S3 is addressed path-style.
+func (p *Plan) PathStyle() bool { return p.cfg.PathStyle }
 
 // Validate checks every option, reads the --config file and the template
-// files, and parses what Run takes. Nothing is sent before it passes; each
-// problem is bad input (exit 2) naming the option.
-func (c *Config) Validate() error {
-	c.validated = false
+// files, and returns the Plan Run takes. Nothing is sent before it passes;
+// each problem is bad input (exit 2) naming the option.
+func (c *Config) Validate() (*Plan, error) {
+	p := &Plan{cfg: *c}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	switch c.FailOn {
 	case "warn", "error", "never":
-		c.failOn = c.FailOn
+		p.failOn = c.FailOn
 	case "":
-		c.failOn = "never"
+		p.failOn = "never"
 	default:
 		bad("--fail-on %q: want warn, error or never", c.FailOn)
 	}
 	if c.Timeout <= 0 {
 		bad("--timeout %s: must be more than zero", c.Timeout)
 	}
+	if err := awsconfig.CheckRegion(c.Region); err != nil {
+		errs = append(errs, err)
+	}
 
-	c.models = nil
 	if c.ConfigFile != "" && c.Model.Name != "" {
-		return exitcode.BadInputf("--model %q: with --config, each model's name is in the file", c.Model.Name)
+		return nil, exitcode.BadInputf("--model %q: with --config, each model's name is in the file", c.Model.Name)
 	}
 	if c.ConfigFile != "" {
 		specs, err := readConfigFile(c.ConfigFile, c.Model)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i, s := range specs {
 			where := fmt.Sprintf("%s: model %q", c.ConfigFile, s.Name)
@@ -263,7 +274,7 @@ func (c *Config) Validate() error {
 				errs = append(errs, err)
 				continue
 			}
-			c.models = append(c.models, m)
+			p.models = append(p.models, m)
 		}
 		seen := map[string]bool{}
 		for _, s := range specs {
@@ -280,11 +291,10 @@ func (c *Config) Validate() error {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			c.models = append(c.models, m)
+			p.models = append(p.models, m)
 		}
 	}
 
-	c.labels = nil
 	for _, l := range c.IssueLabels {
 		for _, part := range strings.Split(l, ",") {
 			part = strings.TrimSpace(part)
@@ -295,8 +305,8 @@ func (c *Config) Validate() error {
 				bad("--issue-labels %q: a label is 1 to 50 characters", part)
 				continue
 			}
-			if !slices.Contains(c.labels, part) {
-				c.labels = append(c.labels, part)
+			if !slices.Contains(p.labels, part) {
+				p.labels = append(p.labels, part)
 			}
 		}
 	}
@@ -304,7 +314,7 @@ func (c *Config) Validate() error {
 		if c.IssueRepository != "" {
 			bad("--issue-repository needs --issue")
 		}
-		if len(c.labels) > 0 {
+		if len(p.labels) > 0 {
 			bad("--issue-labels needs --issue")
 		}
 		if c.IssueTitle != "" {
@@ -361,25 +371,24 @@ func (c *Config) Validate() error {
 		}
 		*t.dst = parsed
 	}
-	c.tmpl = tmpl
+	p.tmpl = tmpl
 
 	if c.StateFile != "" && strings.ContainsAny(c.StateFile, "\r\n\x00") {
 		bad("--state-file %q: not a file name", c.StateFile)
 	}
 
 	if len(errs) > 0 {
-		return exitcode.Wrap(exitcode.BadInput, errors.Join(errs...))
+		return nil, exitcode.Wrap(exitcode.BadInput, errors.Join(errs...))
 	}
 	if c.Issue {
-		for _, m := range c.models {
+		for _, m := range p.models {
 			m.issueRepo = cmpOr(c.IssueRepository, githubRepo(m), c.WorkflowRepository)
 			if m.issueRepo == "" {
-				return exitcode.BadInputf("--issue: no repository to open issues in: set --issue-repository (or run in a workflow, where GITHUB_REPOSITORY is set)")
+				return nil, exitcode.BadInputf("--issue: no repository to open issues in: set --issue-repository (or run in a workflow, where GITHUB_REPOSITORY is set)")
 			}
 		}
 	}
-	c.validated = true
-	return nil
+	return p, nil
 }
 
 func githubRepo(m *Model) string {

@@ -108,7 +108,7 @@ func TestValidateBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := tc.cfg.Validate()
+			err := validate(tc.cfg)
 			wantCode(t, err, exitcode.BadInput, tc.want)
 		})
 	}
@@ -119,18 +119,20 @@ func TestValidateBadInput(t *testing.T) {
 func TestValidateDefaults(t *testing.T) {
 	t.Parallel()
 	c := Config{Model: ModelSpec{Source: SourceGitHub, Paths: []string{"./" + nb}, ErrorAfter: "7d"}, WorkflowRepository: "my-org/credit-model", Issue: true, Timeout: time.Minute}
-	if err := c.Validate(); err != nil {
+	p, err := c.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	m := c.Models()[0]
-	if m.Spec.Name != nb || m.Spec.Repository != "my-org/credit-model" || m.issueRepo != "my-org/credit-model" || c.failOn != "never" {
+	m := p.Models()[0]
+	if m.Spec.Name != nb || m.Spec.Repository != "my-org/credit-model" || m.issueRepo != "my-org/credit-model" || p.failOn != "never" {
 		t.Errorf("model %+v, issue repository %s", m.Spec, m.issueRepo)
 	}
 	c = Config{Model: ModelSpec{Source: SourceECR, Image: "credit/inference:run-1", WarnAfter: "7d"}, IssueRepository: "ops/alerts", Issue: true, Timeout: time.Minute}
-	if err := c.Validate(); err != nil {
+	p, err = c.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if m := c.Models()[0]; m.Spec.Name != "credit/inference:run-1" || m.issueRepo != "ops/alerts" {
+	if m := p.Models()[0]; m.Spec.Name != "credit/inference:run-1" || m.issueRepo != "ops/alerts" {
 		t.Errorf("model %+v, issue repository %s", m.Spec, m.issueRepo)
 	}
 }
@@ -168,10 +170,11 @@ models:
     warn-after: 3d
 `)
 	c := Config{Model: ModelSpec{Source: SourceGit, ErrorAfter: "30d", Directory: "."}, ConfigFile: file, Timeout: time.Minute}
-	if err := c.Validate(); err != nil {
+	p, err := c.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	ms := c.Models()
+	ms := p.Models()
 	if len(ms) != 3 {
 		t.Fatalf("%d models", len(ms))
 	}
@@ -211,12 +214,12 @@ func TestConfigFileBad(t *testing.T) {
 			t.Parallel()
 			file := writeFile(t, dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml", tc.content)
 			c := Config{Model: ModelSpec{Source: SourceGit}, ConfigFile: file, Timeout: time.Minute}
-			wantCode(t, c.Validate(), exitcode.BadInput, tc.want)
+			wantCode(t, validate(c), exitcode.BadInput, tc.want)
 		})
 	}
 	ok := writeFile(t, dir, "ok.yaml", "models:\n  - {name: a, path: x, warn-after: 7d}\n")
 	c := Config{Model: ModelSpec{Name: "credit"}, ConfigFile: ok, Timeout: time.Minute}
-	wantCode(t, c.Validate(), exitcode.BadInput, `--model "credit": with --config, each model's name is in the file`)
+	wantCode(t, validate(c), exitcode.BadInput, `--model "credit": with --config, each model's name is in the file`)
 	c = Config{ConfigFile: filepath.Join(dir, "missing.yaml"), Timeout: time.Minute}
-	wantCode(t, c.Validate(), exitcode.BadInput, "no such file or directory")
+	wantCode(t, validate(c), exitcode.BadInput, "no such file or directory")
 }

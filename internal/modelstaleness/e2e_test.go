@@ -51,7 +51,7 @@ func (w *workflow) run(cmd *command.Command, args ...string) int {
 // fakeAWS is the command with the AWS clients replaced and the tests'
 // clock.
 func fakeAWS(deps Deps) *command.Command {
-	return newCommand(func(context.Context, *Config) (Deps, error) {
+	return newCommand(func(context.Context, *Plan) (Deps, error) {
 		deps.Now = fixedNow
 		return deps, nil
 	})
@@ -264,19 +264,23 @@ models:
 		t.Errorf("the error does not name both stale models:\n%s", &w.stdout)
 	}
 
-	// Locally with --json; a model that cannot be judged makes it exit 2.
-	bad := writeFile(t, t.TempDir(), "models.yaml", "models:\n  - {name: credit-card, directory: "+r.dir+", path: "+nb+", warn-after: 7d}\n  - {name: gone, source: s3, s3-uri: s3://models/gone.onnx, warn-after: 7d}\n")
-	var stdout, stderr bytes.Buffer
-	code := cmd.Main([]string{Name, "--config", bad, "--json"}, command.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }})
-	if code != 2 {
-		t.Fatalf("exit %d\n%s%s", code, &stdout, &stderr)
+	// Locally with --json: camelCase keys, the worst model on top.
+	local := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := cmd.Main(append([]string{Name}, args...), command.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }})
+		return code, stdout.String(), stderr.String()
+	}
+	two := writeFile(t, t.TempDir(), "models.yaml", "models:\n  - {name: credit-card, directory: "+r.dir+", path: "+nb+", warn-after: 7d}\n  - {name: retail, source: s3, s3-uri: s3://models/retail/model.onnx, error-after: 14d}\n")
+	code, stdout, stderr := local("--config", two, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
 	var res map[string]any
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		t.Fatalf("--json: %v\n%s", err, &stdout)
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("--json: %v\n%s", err, stdout)
 	}
-	if res["state"] != "unknown" || res["stale"] != true || res["model"] != "gone" {
-		t.Errorf("json %s", &stdout)
+	if res["state"] != "error" || res["stale"] != true || res["model"] != "retail" || res["ageSeconds"] != float64(20*24*3600) || res["lastUpdated"] != daysAgo(20).Format("2006-01-02T15:04:05Z") {
+		t.Errorf("json %s", stdout)
 	}
 	first := res["models"].([]any)[0].(map[string]any)
 	for _, k := range []string{"lastUpdated", "ageSeconds", "ageHuman", "warnAfter", "commit", "notified"} {
@@ -284,11 +288,16 @@ models:
 			t.Errorf("model JSON lacks %s: %v", k, first)
 		}
 	}
-	if strings.Contains(stdout.String(), "_") && strings.Contains(stdout.String(), "\"last_updated\"") {
-		t.Errorf("snake_case keys: %s", &stdout)
+
+	// A model that cannot be judged: exit 2, one error line and no partial
+	// result.
+	bad := writeFile(t, t.TempDir(), "models.yaml", "models:\n  - {name: credit-card, directory: "+r.dir+", path: "+nb+", warn-after: 7d}\n  - {name: gone, source: s3, s3-uri: s3://models/gone.onnx, warn-after: 7d}\n")
+	code, stdout, stderr = local("--config", bad, "--json")
+	if code != 2 || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
 	}
-	if !strings.Contains(stderr.String(), "\nmodel-staleness: model gone: s3-uri \"s3://models/gone.onnx\": no such object") || strings.Count(stderr.String(), "model-staleness: ") != 1 {
-		t.Errorf("stderr: %s", &stderr)
+	if !strings.Contains(stderr, "\nmodel-staleness: model gone: s3-uri \"s3://models/gone.onnx\": no such object") || strings.Count(stderr, "model-staleness: ") != 1 {
+		t.Errorf("stderr: %s", stderr)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-github/v93/github"
 
+	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/version"
 )
@@ -58,7 +59,7 @@ const (
 type githubAPI struct {
 	client  *github.Client
 	sleep   func(context.Context, time.Duration) error
-	log     Logger
+	log     action.Logger
 	timeout time.Duration
 }
 

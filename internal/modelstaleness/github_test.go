@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/wait"
 )
 
 // sleeper records the waits a run asks for and returns at once.
@@ -194,7 +195,7 @@ func TestGitHubSecondaryRateLimit(t *testing.T) {
 		deps, s, _ := ghDeps(t, g, "")
 		cfg := Config{Model: ghSpec("my-org/credit-model", nb), Timeout: time.Hour}
 		deps.Now = fixedNow
-		_, err := Run(context.Background(), cfg, deps)
+		_, err := runConfig(context.Background(), cfg, deps)
 		wantCode(t, err, exitcode.Incomplete, "secondary rate limit still refuses after 3 retries")
 		if w := s.Waits(); len(w) != 3 || w[0] != time.Minute || w[1] != 2*time.Minute || w[2] != 4*time.Minute {
 			t.Errorf("waits %v, want 1m 2m 4m", w)
@@ -222,9 +223,9 @@ func TestGitHubSecondaryRateLimit(t *testing.T) {
 		g.set(func(g *githubServer) { g.secondary, g.retryAfter = 1, "5" })
 		deps, _, _ := ghDeps(t, g, "")
 		ctx, cancel := context.WithCancel(context.Background())
-		deps.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return SleepContext(ctx, d) }
+		deps.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return wait.Sleep(ctx, d) }
 		deps.Now = fixedNow
-		_, err := Run(ctx, Config{Model: ghSpec("my-org/credit-model", nb), Timeout: time.Minute}, deps)
+		_, err := runConfig(ctx, Config{Model: ghSpec("my-org/credit-model", nb), Timeout: time.Minute}, deps)
 		wantCode(t, err, exitcode.Incomplete, "waiting out GitHub's secondary rate limit: context canceled")
 	})
 }

@@ -105,7 +105,22 @@ func runSpec(t testing.TB, spec ModelSpec, deps Deps) (*Result, error) {
 	if deps.Now == nil {
 		deps.Now = fixedNow
 	}
-	return Run(context.Background(), cfg, deps)
+	return runConfig(context.Background(), cfg, deps)
+}
+
+// runConfig validates cfg and runs its plan, as the command does.
+func runConfig(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	p, err := cfg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	return Run(ctx, p, deps)
+}
+
+// validate is Validate's error alone.
+func validate(c Config) error {
+	_, err := c.Validate()
+	return err
 }
 
 // mustRun runs one model and fails the test on an error.

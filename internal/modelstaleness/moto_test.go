@@ -122,7 +122,7 @@ func TestMoto(t *testing.T) {
 		Model: ModelSpec{WarnAfter: "7d", ErrorAfter: "14d"}, ConfigFile: file, Timeout: 5 * time.Minute,
 		SNSTopicARN: aws.ToString(topicOut.TopicArn), EmailTo: []string{"ml-team@example.com"}, EmailFrom: "monitor@example.com",
 	}
-	res, err := Run(ctx, run, deps)
+	res, err := runConfig(ctx, run, deps)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -153,14 +153,14 @@ func TestMoto(t *testing.T) {
 		{ModelSpec{Source: SourceSageMaker, ModelPackageGroup: "no-such-group"}, "no such model package group"},
 	} {
 		tc.spec.WarnAfter = "7d"
-		_, err := Run(ctx, Config{Model: tc.spec, Timeout: time.Minute}, deps)
+		_, err := runConfig(ctx, Config{Model: tc.spec, Timeout: time.Minute}, deps)
 		if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(fmt.Sprint(err), tc.want) {
 			t.Errorf("%+v: %v (exit %d), want exit 2 and %q", tc.spec, err, exitcode.Of(err), tc.want)
 		}
 	}
 
 	// A topic that is not there: NotFound, exit 3.
-	_, err = Run(ctx, Config{Model: ModelSpec{Source: SourceSSM, Parameter: "/pricing/image-tag", WarnAfter: "7d"}, SNSTopicARN: "arn:aws:sns:us-east-1:123456789012:missing", Timeout: time.Minute}, deps)
+	_, err = runConfig(ctx, Config{Model: ModelSpec{Source: SourceSSM, Parameter: "/pricing/image-tag", WarnAfter: "7d"}, SNSTopicARN: "arn:aws:sns:us-east-1:123456789012:missing", Timeout: time.Minute}, deps)
 	if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(fmt.Sprint(err), "NotFound") {
 		t.Errorf("missing topic: %v", err)
 	}

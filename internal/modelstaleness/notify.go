@@ -226,6 +226,7 @@ func sameReport(e *stateEntry, state, lastUpdated string) bool {
 
 type notifier struct {
 	cfg   *Config
+	p     *Plan
 	deps  Deps
 	gh    *githubAPI
 	state *stateFile // nil without --state-file
@@ -361,11 +362,11 @@ func (n *notifier) publish(ctx context.Context, msg Message, mr *ModelResult, do
 		n.add(mr, skipped(chanSNS, arn))
 		return nil
 	}
-	subject, err := render(n.cfg.tmpl.snsSubject, msg)
+	subject, err := render(n.p.tmpl.snsSubject, msg)
 	if err != nil {
 		return err
 	}
-	body, err := render(n.cfg.tmpl.snsMessage, msg)
+	body, err := render(n.p.tmpl.snsMessage, msg)
 	if err != nil {
 		return err
 	}
@@ -421,11 +422,11 @@ func (n *notifier) email(ctx context.Context, msg Message, mr *ModelResult, done
 		n.add(mr, skipped(chanEmail, to))
 		return nil
 	}
-	subject, err := render(n.cfg.tmpl.emailSubject, msg)
+	subject, err := render(n.p.tmpl.emailSubject, msg)
 	if err != nil {
 		return err
 	}
-	body, err := render(n.cfg.tmpl.emailBody, msg)
+	body, err := render(n.p.tmpl.emailBody, msg)
 	if err != nil {
 		return err
 	}
@@ -465,7 +466,7 @@ func (n *notifier) findIssue(ctx context.Context, repo, name string) (*github.Is
 	list, ok := n.issues[repo]
 	if !ok {
 		owner, r := splitRepo(repo)
-		opts := &github.IssueListByRepoOptions{State: "open", Labels: n.cfg.labels, Sort: "created", Direction: "asc", ListOptions: github.ListOptions{PerPage: 100}}
+		opts := &github.IssueListByRepoOptions{State: "open", Labels: n.p.labels, Sort: "created", Direction: "asc", ListOptions: github.ListOptions{PerPage: 100}}
 		for page := 0; ; page++ {
 			if page == maxCommitPages {
 				n.deps.Log.Warningf("%s has more than %d open issues; looked for the model's issue among the oldest %d only", repo, page*100, page*100)
@@ -541,7 +542,7 @@ func (n *notifier) issueBody(msg Message, mr *ModelResult, e stateEntry) string 
 // (with a comment when the state changed, so its watchers hear of it).
 func (n *notifier) writeIssue(ctx context.Context, repo string, issue *github.Issue, prev *stateEntry, msg Message, mr *ModelResult, done map[string]bool) error {
 	owner, r := splitRepo(repo)
-	title, err := render(n.cfg.tmpl.issueTitle, msg)
+	title, err := render(n.p.tmpl.issueTitle, msg)
 	if err != nil {
 		return err
 	}
@@ -559,7 +560,7 @@ func (n *notifier) writeIssue(ctx context.Context, repo string, issue *github.Is
 		err := n.gh.call(ctx, "opening an issue in "+repo, func(ctx context.Context) (*github.Response, error) {
 			var resp *github.Response
 			var err error
-			created, resp, err = n.gh.client.Issues.Create(ctx, owner, r, github.CreateIssueRequest{Title: title, Body: &body, Labels: n.cfg.labels})
+			created, resp, err = n.gh.client.Issues.Create(ctx, owner, r, github.CreateIssueRequest{Title: title, Body: &body, Labels: n.p.labels})
 			return resp, err
 		})
 		if err != nil {

@@ -23,7 +23,7 @@ func runAt(t testing.TB, cfg Config, deps Deps, at time.Time) (*Result, error) {
 		cfg.Timeout = time.Minute
 	}
 	deps.Now = func() time.Time { return at }
-	return Run(context.Background(), cfg, deps)
+	return runConfig(context.Background(), cfg, deps)
 }
 
 func mustRunAt(t testing.TB, cfg Config, deps Deps, at time.Time) *Result {

@@ -9,14 +9,10 @@ import (
 
 	"github.com/google/go-github/v93/github"
 
+	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/wait"
 )
-
-// Logger reports progress and warnings (action.Action in the tool).
-type Logger interface {
-	Logf(format string, args ...any)
-	Warningf(format string, args ...any)
-}
 
 // Deps are what a run talks to. Clients a run does not use may be nil.
 type Deps struct {
@@ -29,7 +25,7 @@ type Deps struct {
 	SageMaker SageMakerAPI
 	SNS       SNSAPI
 	SES       SESAPI
-	Log       Logger
+	Log       action.Logger
 	Now       func() time.Time
 	// Sleep waits for d or until ctx is done (waiting out a GitHub
 	// secondary rate limit); tests shorten it.
@@ -40,18 +36,6 @@ type nopLogger struct{}
 
 func (nopLogger) Logf(string, ...any)     {}
 func (nopLogger) Warningf(string, ...any) {}
-
-// SleepContext waits for d, or returns ctx's error when it is done first.
-func SleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // change is when a model last changed, as its source found it.
 type change struct {
@@ -70,12 +54,11 @@ type change struct {
 // the others are still judged and notified. The error's exit code is the
 // worst: a model that could not be judged or a notification that could not
 // be sent (2 or 3), else a state --fail-on fails on (1).
-func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
-	if !cfg.validated {
-		if err := cfg.Validate(); err != nil {
-			return nil, err
-		}
+func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
+	if p == nil {
+		return nil, exitcode.Incompletef("internal error: Run needs the Plan of Config.Validate")
 	}
+	cfg := p.cfg
 	if deps.Log == nil {
 		deps.Log = nopLogger{}
 	}
@@ -83,9 +66,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		deps.Now = time.Now
 	}
 	if deps.Sleep == nil {
-		deps.Sleep = SleepContext
+		deps.Sleep = wait.Sleep
 	}
-	if cfg.NeedsGitHub() && deps.GitHub == nil {
+	if p.NeedsGitHub() && deps.GitHub == nil {
 		return nil, errors.New("internal error: no GitHub client")
 	}
 
@@ -104,12 +87,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	res := &Result{DryRun: cfg.DryRun, CheckedAt: now.Format(time.RFC3339)}
 	var errs []error
 	name := func(m *Model) string {
-		if len(cfg.models) > 1 {
+		if len(p.models) > 1 {
 			return "model " + m.Spec.Name + ": "
 		}
 		return ""
 	}
-	for _, m := range cfg.models {
+	for _, m := range p.models {
 		mr := ModelResult{
 			Name:       m.Spec.Name,
 			Source:     m.Spec.Source,
@@ -133,8 +116,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		res.Models = append(res.Models, mr)
 	}
 
-	n := &notifier{cfg: &cfg, deps: deps, gh: gh, state: state, now: now, issues: map[string][]*github.Issue{}}
-	for i, m := range cfg.models {
+	n := &notifier{cfg: &cfg, p: p, deps: deps, gh: gh, state: state, now: now, issues: map[string][]*github.Issue{}}
+	for i, m := range p.models {
 		if err := n.notify(ctx, m, &res.Models[i]); err != nil {
 			errs = append(errs, exitcode.Wrap(exitcode.Of(err), fmt.Errorf("%s%w", name(m), err)))
 		}
@@ -150,9 +133,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	for _, e := range errs {
 		code = max(code, exitcode.Of(e))
 	}
-	for i, m := range cfg.models {
+	for i, m := range p.models {
 		mr := &res.Models[i]
-		if mr.State == StateUnknown || !fails(cfg.failOn, mr.State) {
+		if mr.State == StateUnknown || !fails(p.failOn, mr.State) {
 			if mr.State == StateWarn || mr.State == StateError {
 				deps.Log.Warningf("model %s is stale (%s): last updated %s, %s ago", mr.Name, mr.State, mr.LastUpdated, mr.AgeHuman)
 			}
