@@ -171,7 +171,7 @@ func TestScheduledCheckOnCheckout(t *testing.T) {
 	t.Parallel()
 	origin := newRepo(t)
 	origin.commit(daysAgo(40), "", "init", map[string]string{nb: "v1", "models/credit/model.pkl": "w1", "README.md": "r"})
-	human := origin.commit(daysAgo(12), "Jane <jane@example.com>", "Retrain", map[string]string{"models/credit/model.pkl": "w2"})
+	human := origin.commit(daysAgo(12), "::error::forged <jane@example.com>", "::warning::forged too\n::set-output name=stale::false", map[string]string{"models/credit/model.pkl": "w2"})
 	origin.commit(daysAgo(3), "dependabot[bot] <49699333+dependabot[bot]@users.noreply.github.com>", "Bump deps", map[string]string{nb: "v2"})
 	origin.commit(daysAgo(1), "", "docs", map[string]string{"README.md": "s"})
 	checkout := filepath.Join(t.TempDir(), "checkout")
@@ -203,6 +203,16 @@ func TestScheduledCheckOnCheckout(t *testing.T) {
 	}
 	if !strings.Contains(w.SummaryText(t), "| credit-card | git ") {
 		t.Errorf("summary:\n%s", w.SummaryText(t))
+	}
+	// The commit's author and message are text from outside: printed, never
+	// taken for workflow commands.
+	for _, c := range actiontest.Commands(w.stdout.String()) {
+		if strings.Contains(c, "forged") || strings.Contains(c, "set-output") {
+			t.Errorf("text from a commit became a workflow command: %s", c)
+		}
+	}
+	if !strings.Contains(w.stdout.String(), "(error::forged)") { // git drops the leading "::" of a name
+		t.Errorf("the author is not in the log:\n%s", &w.stdout)
 	}
 
 	// The default actions/checkout: one commit deep.
