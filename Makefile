@@ -22,6 +22,7 @@ $(TOOLS):
 # DeferredHandler), which the detector reports in Trivy's code, not ours.
 test:
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 	$(GO) test -count=1 -shuffle=on -race $$($(GO) list ./... | grep -v /internal/imagescan)
 	$(GO) test -count=1 -shuffle=on ./internal/imagescan/...
 
@@ -33,6 +34,7 @@ integration:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 demo: policy-gate metrics-export
 	@mkdir -p bin/demo
