@@ -209,6 +209,6 @@ func newClientset(cfg *rest.Config, httpClient *http.Client) (*clientset, error)
 	return &clientset{apps: apps, core: core, disc: disc}, nil
 }
 
-func (c *clientset) AppsV1() appsv1client.AppsV1Interface   { return c.apps }
-func (c *clientset) CoreV1() corev1client.CoreV1Interface   { return c.core }
+func (c *clientset) AppsV1() appsv1client.AppsV1Interface    { return c.apps }
+func (c *clientset) CoreV1() corev1client.CoreV1Interface    { return c.core }
 func (c *clientset) Discovery() discovery.DiscoveryInterface { return c.disc }
