@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -74,15 +76,20 @@ func LoadKubeconfig(path, kubeContext string) (*rest.Config, string, error) {
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		where := "--kubeconfig " + path
-		switch {
-		case path == "" && kubeContext != "":
-			where = "--context " + kubeContext
-		case path == "":
-			where = "kubeconfig " + strings.Join(rules.Precedence, ":")
-			if len(rules.Precedence) == 0 {
-				where = "kubeconfig " + homedir.HomeDir() + "/.kube/config"
+		var given []string
+		if path != "" {
+			given = append(given, fmt.Sprintf("--kubeconfig %q", path))
+		}
+		if kubeContext != "" {
+			given = append(given, fmt.Sprintf("--context %q", kubeContext))
+		}
+		where := strings.Join(given, " ")
+		if path == "" {
+			files := rules.Precedence
+			if len(files) == 0 {
+				files = []string{filepath.Join(homedir.HomeDir(), ".kube", "config")}
 			}
+			where = strings.TrimSpace("kubeconfig " + strings.Join(files, string(filepath.ListSeparator)) + " " + where)
 		}
 		return nil, "", exitcode.BadInputf("%s: %s", where, oneLine(err.Error()))
 	}

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/mlship/mlship/internal/kube"
 	"github.com/mlship/mlship/internal/kube/kubetest"
@@ -72,21 +73,32 @@ func create(t *testing.T, kc *kube.Client, d *appsv1.Deployment) *appsv1.Deploym
 	return got
 }
 
-// setImage changes the image of container app, as someone with kubectl
-// set image would, and returns the Deployment after.
-func setImage(t *testing.T, kc *kube.Client, ns, name, image string) *appsv1.Deployment {
+// update changes a Deployment as someone else would (kubectl edit),
+// retrying on conflicts with the controllers' status updates, and returns
+// it after.
+func update(t *testing.T, kc *kube.Client, ns, name string, change func(*appsv1.Deployment)) *appsv1.Deployment {
 	t.Helper()
 	ctx := context.Background()
-	d, err := kc.Kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	var out *appsv1.Deployment
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := kc.Kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		change(d)
+		out, err = kc.Kube.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("updating deployment %s: %v", name, err)
 	}
-	d.Spec.Template.Spec.Containers[0].Image = image
-	d, err = kc.Kube.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return out
+}
+
+// setImage changes the image of container app, as kubectl set image would.
+func setImage(t *testing.T, kc *kube.Client, ns, name, image string) *appsv1.Deployment {
+	t.Helper()
+	return update(t, kc, ns, name, func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = image })
 }
 
 func waitOpts(d *appsv1.Deployment, timeout time.Duration) kube.WaitOptions {
@@ -94,3 +106,5 @@ func waitOpts(d *appsv1.Deployment, timeout time.Duration) kube.WaitOptions {
 }
 
 func ref(ns, name string) kube.Ref { return kube.Ref{Kind: kube.Deployment, Namespace: ns, Name: name} }
+
+var deploymentsGVR = appsv1.SchemeGroupVersion.WithResource("deployments")

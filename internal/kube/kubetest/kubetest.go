@@ -9,7 +9,7 @@
 // The control plane is the `control-plane` script of a shared/kube folder
 // beside the repository (or beside one of its parent folders, or named by
 // MLSHIP_KUBE_DIR), with etcd from PATH. It starts the first time a test
-// asks for it and stops when the test binary ends (Main). Without it a
+// asks for it and stops when the test binary ends (Run). Without it a
 // test skips, saying what is missing; with MLSHIP_KUBE_REQUIRED=1 (as CI
 // sets) it fails instead.
 package kubetest
@@ -81,16 +81,16 @@ var (
 	failure error  // why it did not start
 )
 
-// Main runs a package's tests (call it from TestMain) and stops the
-// control plane after them, if one was started.
-func Main(m *testing.M) {
+// Run runs a package's tests and stops the control plane after them, if
+// one was started; TestMain passes its result to os.Exit.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if cluster != nil {
 		if err := stop(cluster.Dir); err != nil {
 			fmt.Fprintf(os.Stderr, "kubetest: stopping the control plane: %v\n", err)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // Get returns the control plane, starting it on first use. When the
