@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -25,7 +26,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/homedir"
 
+	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/version"
 )
 
 // Target says which cluster to talk to: an EKS cluster by name, or a
@@ -219,3 +222,29 @@ func newClientset(cfg *rest.Config, httpClient *http.Client) (*clientset, error)
 func (c *clientset) AppsV1() appsv1client.AppsV1Interface    { return c.apps }
 func (c *clientset) CoreV1() corev1client.CoreV1Interface    { return c.core }
 func (c *clientset) Discovery() discovery.DiscoveryInterface { return c.disc }
+
+// Connect returns a client for t on behalf of tool (its user agent): with
+// t.Cluster, natively from EKS (DescribeCluster, and STS-signed tokens
+// renewed as they run out) with the AWS configuration of awsconfig.Load;
+// else from the kubeconfig, which is read before any call (a bad one is
+// bad input).
+func Connect(ctx context.Context, tool string, t Target, region string) (*Client, error) {
+	ua := "mlship-" + tool + "/" + version.String()
+	if t.Cluster == "" {
+		cfg, ns, err := LoadKubeconfig(t.Kubeconfig, t.Context)
+		if err != nil {
+			return nil, err
+		}
+		return NewClient(cfg, ns, "", ua)
+	}
+	awsCfg, err := awsconfig.Load(ctx, tool, region)
+	if err != nil {
+		return nil, err
+	}
+	tokens := NewTokenSource(sts.NewPresignClient(sts.NewFromConfig(awsCfg)), t.Cluster, nil)
+	cfg, err := EKSConfig(ctx, eks.NewFromConfig(awsCfg), tokens, t.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(cfg, "default", "EKS cluster "+t.Cluster, ua)
+}

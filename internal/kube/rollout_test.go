@@ -70,6 +70,7 @@ func TestWaitProgressDeadline(t *testing.T) {
 		{"unready", []depOpt{withLabel(kubetest.KubeletLabel, kubetest.Unready)}, "NotReady", "readiness probe", 0, true},
 		{"image cannot be pulled", []depOpt{withLabel(kubetest.KubeletLabel, kubetest.ImagePullBackOff)}, "ImagePullBackOff", `Back-off pulling image "registry.example/web:v1"`, 0, true},
 		{"crash loop", []depOpt{withLabel(kubetest.KubeletLabel, kubetest.CrashLoopBackOff)}, "CrashLoopBackOff", "Error", 1, true},
+		{"unpullable image", []depOpt{withImage(kubetest.UnpullableImage)}, "ImagePullBackOff", `Back-off pulling image "` + kubetest.UnpullableImage + `"`, 0, false},
 		{"no node matches", []depOpt{withNodeSelector("disktype", "ssd")}, "Unschedulable", "didn't match Pod's node affinity/selector", 0, false},
 	}
 	for _, tt := range tests {

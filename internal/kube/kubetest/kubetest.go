@@ -58,6 +58,10 @@ const (
 	Unready = "unready"
 )
 
+// UnpullableImage is an image kwok treats as one that cannot be pulled:
+// pods running it stay Pending in ImagePullBackOff, whatever their labels.
+const UnpullableImage = "registry.invalid/mlship/missing:v0"
+
 // NodeName is the kwok node pods are scheduled to.
 const NodeName = "kwok-node-0"
 

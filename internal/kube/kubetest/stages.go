@@ -1,9 +1,11 @@
 package kubetest
 
+import "strings"
+
 // stages are kwok's pod stages: its default ones (pods become Running and
 // Ready at once, are deleted when asked, Job pods complete), except that a
 // pod labelled KubeletLabel gets what a kubelet reports for that failure.
-const stages = `
+var stages = `
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
 metadata:
@@ -15,6 +17,7 @@ spec:
     - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
     - {key: '.status.podIP', operator: DoesNotExist}
     - {key: '.metadata.labels["` + KubeletLabel + `"]', operator: DoesNotExist}
+    - {key: '.spec.containers.[].image', operator: NotIn, values: ['` + UnpullableImage + `']}
   next:
     statusTemplate: |
       {{ $now := Now }}
@@ -63,27 +66,23 @@ spec:
     - {key: '.metadata.labels["` + KubeletLabel + `"]', operator: In, values: ['` + ImagePullBackOff + `']}
   next:
     statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Initialized}
-      - {lastTransitionTime: {{ $now | Quote }}, status: "False", type: Ready, reason: ContainersNotReady, message: "containers with unready status"}
-      - {lastTransitionTime: {{ $now | Quote }}, status: "False", type: ContainersReady, reason: ContainersNotReady}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: false
-        restartCount: 0
-        started: false
-        state:
-          waiting:
-            reason: ImagePullBackOff
-            message: {{ printf "Back-off pulling image %q: ErrImagePull: failed to pull and unpack image: not found" .image | Quote }}
-      {{ end }}
-      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
-      podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
-      phase: Pending
-      startTime: {{ $now | Quote }}
+      ` + imagePullBackOffStatus + `
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-unpullable-image
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
+    - {key: '.status.podIP', operator: DoesNotExist}
+    - {key: '.metadata.labels["` + KubeletLabel + `"]', operator: DoesNotExist}
+    - {key: '.spec.containers.[].image', operator: In, values: ['` + UnpullableImage + `']}
+  next:
+    statusTemplate: |
+      ` + imagePullBackOffStatus + `
 ---
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -196,3 +195,27 @@ spec:
       empty: true
     delete: true
 `
+
+// imagePullBackOffStatus is what a kubelet reports for a pod whose image
+// cannot be pulled: Pending, the containers waiting in ImagePullBackOff.
+var imagePullBackOffStatus = strings.ReplaceAll(`{{ $now := Now }}
+conditions:
+- {lastTransitionTime: {{ $now | Quote }}, status: "True", type: Initialized}
+- {lastTransitionTime: {{ $now | Quote }}, status: "False", type: Ready, reason: ContainersNotReady, message: "containers with unready status"}
+- {lastTransitionTime: {{ $now | Quote }}, status: "False", type: ContainersReady, reason: ContainersNotReady}
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    waiting:
+      reason: ImagePullBackOff
+      message: {{ printf "Back-off pulling image %q: ErrImagePull: failed to pull and unpack image: not found" .image | Quote }}
+{{ end }}
+hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) | Quote }}
+phase: Pending
+startTime: {{ $now | Quote }}`, "\n", "\n      ")
