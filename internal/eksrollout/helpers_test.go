@@ -154,4 +154,3 @@ func readState(t *testing.T, path string) *kube.State {
 	}
 	return st
 }
-
