@@ -15,6 +15,7 @@ import (
 
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/ecrpush"
+	"github.com/mlship/mlship/internal/eksrollout"
 	"github.com/mlship/mlship/internal/imagescan"
 	"github.com/mlship/mlship/internal/lambdadeploy"
 	"github.com/mlship/mlship/internal/metricsexport"
@@ -30,6 +31,7 @@ var tools = map[string]func() *command.Command{
 	"lambda-deploy":  lambdadeploy.Command,
 	"ecr-push":       ecrpush.Command,
 	"image-scan":     imagescan.Command,
+	"eks-rollout":    eksrollout.Command,
 }
 
 // actionFile is the part of action.yml these tests read.
