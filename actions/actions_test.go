@@ -14,25 +14,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mlship/mlship/internal/command"
-	"github.com/mlship/mlship/internal/ecrpush"
-	"github.com/mlship/mlship/internal/eksrollout"
-	"github.com/mlship/mlship/internal/imagescan"
-	"github.com/mlship/mlship/internal/lambdadeploy"
-	"github.com/mlship/mlship/internal/metricsexport"
-	"github.com/mlship/mlship/internal/policygate"
+	"github.com/mlship/mlship/internal/toolset"
 )
-
-// tools is every tool that has an action: its name (the folder under
-// actions/ and cmd/) and its command. Add a tool here when you add its
-// action.yml.
-var tools = map[string]func() *command.Command{
-	"policy-gate":    policygate.Command,
-	"metrics-export": metricsexport.Command,
-	"lambda-deploy":  lambdadeploy.Command,
-	"ecr-push":       ecrpush.Command,
-	"image-scan":     imagescan.Command,
-	"eks-rollout":    eksrollout.Command,
-}
 
 // actionFile is the part of action.yml these tests read.
 type actionFile struct {
@@ -242,7 +225,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // TestActionsMatchTools checks every action.yml against its tool.
 func TestActionsMatchTools(t *testing.T) {
 	t.Parallel()
-	for tool, cmd := range tools {
+	for _, tt := range toolset.All {
+		tool, cmd := tt.Name, tt.Command
 		t.Run(tool, func(t *testing.T) {
 			t.Parallel()
 			src, err := os.ReadFile(filepath.Join(tool, "action.yml"))
@@ -259,8 +243,8 @@ func TestActionsMatchTools(t *testing.T) {
 	}
 }
 
-// TestEveryActionIsChecked fails when an action folder is not in tools, so a
-// new action cannot skip the checks above.
+// TestEveryActionIsChecked fails when an action folder is not in the list of
+// tools, so a new action cannot skip the checks above.
 func TestEveryActionIsChecked(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("*", "action.yml"))
@@ -271,8 +255,8 @@ func TestEveryActionIsChecked(t *testing.T) {
 		t.Fatal("found no actions/*/action.yml")
 	}
 	for _, f := range files {
-		if tool := filepath.Dir(f); tools[tool] == nil {
-			t.Errorf("actions/%s: add %q to tools in actions_test.go", f, tool)
+		if tool := filepath.Dir(f); !slices.Contains(toolset.Names(), tool) {
+			t.Errorf("actions/%s: add %q to the list in internal/toolset", f, tool)
 		}
 	}
 	if _, err := os.Stat(filepath.Join("install", "action.yml")); err == nil {

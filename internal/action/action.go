@@ -127,22 +127,32 @@ func (a *Action) Warningf(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "warning: "+format+"\n", args...)
 }
 
-// Logf prints progress. In a workflow it goes to the step log (stdout);
-// locally to stderr, so that stdout holds only the result.
+// Logger is what a tool's run logs through: progress lines and warnings.
+// *Action is one; tests use their own.
+type Logger interface {
+	Logf(format string, args ...any)
+	Warningf(format string, args ...any)
+}
+
+// Logf prints progress. In a workflow it goes to the step log (stdout),
+// escaped as Print escapes text; locally to stderr, so that stdout holds
+// only the result.
 func (a *Action) Logf(format string, args ...any) {
-	w := a.stderr
-	if a.inWorkflow {
-		w = a.stdout
+	msg := fmt.Sprintf(format, args...)
+	if !a.inWorkflow {
+		fmt.Fprintln(a.stderr, msg)
+		return
 	}
-	fmt.Fprintf(w, format+"\n", args...)
+	_ = a.Print(msg + "\n")
 }
 
 // Print writes a tool's readable result to stdout. In a workflow, text that
-// could be read as a workflow command (a line starting with "::", say from a
-// value in the input) is printed between stop-commands markers, so the runner
-// shows it and does not act on it.
+// could be read as a workflow command (a line starting with "::", or the
+// older "##[" form, say from a function's log or a value in the input) is
+// printed between stop-commands markers with a token the text does not
+// hold, so the runner shows it and does not act on it.
 func (a *Action) Print(text string) error {
-	if !a.inWorkflow || !strings.Contains(text, "::") {
+	if !a.inWorkflow || !couldBeCommand(text) {
 		_, err := io.WriteString(a.stdout, text)
 		return err
 	}
@@ -150,8 +160,17 @@ func (a *Action) Print(text string) error {
 	if err != nil {
 		return err
 	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
 	_, err = fmt.Fprintf(a.stdout, "::stop-commands::%s\n%s::%s::\n", token, text, token)
 	return err
+}
+
+// couldBeCommand reports whether the runner might read a line of text as a
+// workflow command. It errs on the safe side: "::" or "##[" anywhere.
+func couldBeCommand(text string) bool {
+	return strings.Contains(text, "::") || strings.Contains(text, "##[")
 }
 
 // Mask hides secret in all later workflow logs. Every line of a multi-line

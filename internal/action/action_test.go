@@ -161,3 +161,50 @@ func TestPrintCannotIssueWorkflowCommands(t *testing.T) {
 		t.Errorf("stdout:\n%s", stdout.String())
 	}
 }
+
+// Text from outside the tool (a function's log, an error from AWS, a file)
+// logged or printed in a workflow must never act as a workflow command, in
+// any of the forms the runner reads.
+func TestLogAndPrintCannotIssueWorkflowCommands(t *testing.T) {
+	t.Parallel()
+	hostile := []string{
+		"::stop-commands::x",
+		"::add-mask::secret-that-hides-the-log",
+		"::error title=injected::the deploy failed",
+		"  ::warning::indented",
+		"::set-output name=allowed::true",
+		"##[set-output name=allowed;]true",
+		"::x::",
+		"::ghadelimiter_0::",
+	}
+	for _, h := range hostile {
+		t.Run(h, func(t *testing.T) {
+			t.Parallel()
+			w := actiontest.NewWorkflow(t, nil)
+			var stdout bytes.Buffer
+			a := action.New(&stdout, &bytes.Buffer{}, w.Getenv)
+			a.Logf("function log tail:\n%s\nEND", h)
+			a.Logf("%s", h)
+			if err := a.Print("result: " + h); err != nil {
+				t.Fatal(err)
+			}
+			a.Logf("after")
+			if cmds := actiontest.Commands(stdout.String()); len(cmds) != 0 {
+				t.Errorf("the runner would act on %q in:\n%s", cmds, stdout.String())
+			}
+			if !strings.Contains(stdout.String(), h) || !strings.HasSuffix(stdout.String(), "\nafter\n") {
+				t.Errorf("the text is not shown as it is:\n%s", stdout.String())
+			}
+		})
+	}
+}
+
+func TestCommandsReadsTheLogAsTheRunnerDoes(t *testing.T) {
+	t.Parallel()
+	log := "plain\n::warning::a\n  ##[error]b\n::stop-commands::tok\n::error::hidden\n::tok::\n::notice::c\n"
+	got := actiontest.Commands(log)
+	want := []string{"::warning::a", "##[error]b", "::notice::c"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Commands = %q, want %q", got, want)
+	}
+}

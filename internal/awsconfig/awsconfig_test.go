@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +58,33 @@ func TestRegion(t *testing.T) {
 // A local server stands in for AWS through AWS_ENDPOINT_URL: it throttles
 // twice, then answers. The client must retry, reach the endpoint, and say
 // which tool it is.
+func TestRegionNames(t *testing.T) {
+	t.Parallel()
+	for _, good := range []string{"", "us-east-1", "us-gov-west-1", "cn-northwest-1", "eu-isoe-west-1", "ap-southeast-7", "il-central-1"} {
+		if err := awsconfig.CheckRegion(good); err != nil {
+			t.Errorf("CheckRegion(%q) = %v", good, err)
+		}
+	}
+	for _, bad := range []string{"us-east-1; rm -rf /", "US-EAST-1", "useast1", "us-east", "us-east-1\n::error::x", "../../x", "us-east-1 "} {
+		err := awsconfig.CheckRegion(bad)
+		if exitcode.Of(err) != exitcode.BadInput || !strings.HasPrefix(err.Error(), "--region "+strconv.Quote(bad)+": not an AWS region name") {
+			t.Errorf("CheckRegion(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestBadRegionFromEnvironment(t *testing.T) {
+	isolate(t)
+	t.Setenv("AWS_REGION", "us-east-1;curl evil")
+	_, err := awsconfig.Load(context.Background(), "ecr-push", "")
+	if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), `"us-east-1;curl evil"`) {
+		t.Errorf("Load = %v", err)
+	}
+	if _, err := awsconfig.Load(context.Background(), "ecr-push", "eu-west-1;x"); exitcode.Of(err) != exitcode.BadInput {
+		t.Errorf("Load with a bad --region = %v", err)
+	}
+}
+
 func TestEndpointRetriesAndUserAgent(t *testing.T) {
 	isolate(t)
 	var mu sync.Mutex

@@ -13,9 +13,12 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -82,7 +85,26 @@ type Command struct {
 	// DynamicOutputs allows outputs named at run time (e.g. one per metric)
 	// beside Outputs.
 	DynamicOutputs bool
-	Run            func(ctx context.Context, c *cli.Context, rt *Runtime) (Result, error)
+	// Grace is how long Run may go on after SIGINT or SIGTERM cancelled its
+	// context (to roll back, say) before the process ends with exit 3
+	// anyway. Zero means DefaultGrace.
+	Grace time.Duration
+	Run   func(ctx context.Context, c *cli.Context, rt *Runtime) (Result, error)
+}
+
+// DefaultGrace is how long a cancelled tool has to return before it is
+// ended: enough to write what it holds, short of the ten seconds or so a
+// runner waits between SIGTERM and SIGKILL.
+const DefaultGrace = 5 * time.Second
+
+// TempDir is where a tool writes files the user did not name: the runner's
+// RUNNER_TEMP in a workflow (cleaned after the job), the system's temporary
+// directory elsewhere.
+func TempDir(getenv func(string) string) string {
+	if d := getenv("RUNNER_TEMP"); d != "" {
+		return d
+	}
+	return os.TempDir()
 }
 
 // InputEnv returns the environment variable that carries flag name as an
@@ -103,7 +125,7 @@ DESCRIPTION:
 OPTIONS:{{template "visibleFlagTemplate" .}}
 
    Every option can also be given as an INPUT_<NAME> environment variable
-   (for --fail-on: INPUT_FAIL_ON); options on the command line win. List
+   {{if .Metadata.inputExample}}({{.Metadata.inputExample}}); {{end}}options on the command line win. List
    options take one value per line there.
 {{if .Metadata.examples}}
 EXAMPLES:
@@ -114,17 +136,45 @@ EXIT CODES:
 `
 
 // Main runs the command with args (args[0] is the program name) and returns
-// the process exit code.
+// the process exit code. SIGINT or SIGTERM cancels the run's context; a run
+// that has not returned Grace later (busy in work that does not watch the
+// context) is abandoned with exit 3, and a second signal ends the process
+// at once.
 func (c *Command) Main(args []string, env Env) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return c.run(ctx, args, env)
+	return c.mainContext(ctx, stop, args, env)
 }
 
-func (c *Command) run(ctx context.Context, args []string, env Env) int {
+// mainContext is Main with the signals as a context: stop restores their
+// default action.
+func (c *Command) mainContext(ctx context.Context, stop func(), args []string, env Env) int {
+	done := make(chan int, 1)
+	go func() { done <- c.run(ctx, args, env) }()
+	select {
+	case code := <-done:
+		return code
+	case <-ctx.Done():
+	}
+	stop() // a second signal takes the default action: the process ends
+	grace := c.Grace
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case code := <-done:
+		return code
+	case <-t.C:
+		fmt.Fprintf(env.Stderr, "%s: interrupted: the run did not stop within %s of the signal\n", c.Name, grace)
+		return exitcode.Incomplete
+	}
+}
+
+func (c *Command) run(ctx context.Context, args []string, env Env) (code int) {
 	act := action.New(env.Stdout, env.Stderr, env.Getenv)
 	rt := &Runtime{Env: env, Action: act}
-	code := exitcode.OK
 	fail := func(err error) {
 		code = exitcode.Of(err)
 		msg := oneLine(err.Error())
@@ -134,6 +184,14 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 			fmt.Fprintf(env.Stderr, "%s: %s\n", c.Name, msg)
 		}
 	}
+	// A panic is a bug, not bad input: it must not exit 2, nor crash with a
+	// stack trace in place of the one line every failure gets.
+	defer func() {
+		if r := recover(); r != nil {
+			fail(exitcode.Incompletef("internal error (a bug in %s %s; please report it with this line): %v at %s",
+				c.Name, version.String(), r, panicSite(debug.Stack())))
+		}
+	}()
 
 	app := &cli.App{
 		Name:        c.Name,
@@ -154,14 +212,14 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 		Writer:                env.Stdout,
 		ErrWriter:             env.Stderr,
 		CustomAppHelpTemplate: helpTemplate,
-		Metadata:              map[string]any{"examples": indent(c.Examples)},
+		Metadata:              map[string]any{"examples": indent(c.Examples), "inputExample": c.inputExample()},
 		HideHelpCommand:       true,
 		// A value may hold commas (--set msg=a,b); tools that take
 		// comma-separated lists split them themselves.
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return exitcode.Wrap(exitcode.BadInput, err)
+			return exitcode.Wrap(exitcode.BadInput, c.usageError(err))
 		},
 		Action: func(cctx *cli.Context) error {
 			if cctx.Bool("help") {
@@ -171,16 +229,24 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 				fmt.Fprintf(env.Stdout, "%s version %s\n", c.Name, version.String())
 				return nil
 			}
+			if c.ArgsUsage == "" && cctx.NArg() > 0 {
+				return exitcode.BadInputf("unexpected argument %q: every input is an option (see --help)", cctx.Args().First())
+			}
 			for _, f := range c.Flags {
 				if r, ok := f.(cli.RequiredFlag); ok && r.IsRequired() && !cctx.IsSet(f.Names()[0]) {
 					return exitcode.BadInputf("--%s is required (or %s)", f.Names()[0], InputEnv(f.Names()[0]))
 				}
 			}
 			res, err := c.Run(ctx, cctx, rt)
-			if res != nil {
-				if werr := c.write(res, rt, cctx.Bool("json")); werr != nil {
-					err = errors.Join(err, exitcode.Wrap(exitcode.Incomplete, werr))
-				}
+			if isNil(res) {
+				return err
+			}
+			// A run that could not finish or was given bad input prints its
+			// one error line, not a partial result; its outputs still reach
+			// a workflow for the steps that handle the failure.
+			show := exitcode.Of(err) <= exitcode.Failed
+			if werr := c.write(res, rt, cctx.Bool("json"), show); werr != nil {
+				err = errors.Join(err, exitcode.Wrap(exitcode.Incomplete, werr))
 			}
 			return err
 		},
@@ -192,6 +258,83 @@ func (c *Command) run(ctx context.Context, args []string, env Env) int {
 		fail(err)
 	}
 	return code
+}
+
+// isNil reports whether a tool returned no result: a nil interface or a
+// nil pointer in one.
+func isNil(res Result) bool {
+	if res == nil {
+		return true
+	}
+	v := reflect.ValueOf(res)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// panicSite is the first frame of a panic's stack that is not the runtime's
+// or this function's: where the bug is.
+func panicSite(stack []byte) string {
+	lines := strings.Split(string(stack), "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		fn := strings.TrimSpace(lines[i])
+		if strings.HasPrefix(fn, "panic(") {
+			for j := i + 2; j+1 < len(lines); j += 2 {
+				if f := strings.TrimSpace(lines[j]); f != "" && !strings.HasPrefix(f, "runtime.") {
+					return f + " " + strings.Fields(strings.TrimSpace(lines[j+1]))[0]
+				}
+			}
+		}
+	}
+	return "unknown location"
+}
+
+// inputExample names one of the tool's own options and its variable, for
+// the help footer.
+func (c *Command) inputExample() string {
+	for _, f := range c.Flags {
+		if cf, ok := f.(cli.CategorizableFlag); ok && cf.GetCategory() == LocalOnly {
+			continue
+		}
+		n := f.Names()[0]
+		return "for --" + n + ": " + InputEnv(n)
+	}
+	return ""
+}
+
+// goFlagError is how Go's flag package, which urfave/cli parses with,
+// reports a value that does not parse.
+var goFlagError = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
+
+// usageError turns urfave/cli's parse errors into the one form every bad
+// input takes: the option as the user wrote it, then what is wrong.
+func (c *Command) usageError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("--%s: no such option (see --help)", name)
+	}
+	m := goFlagError.FindStringSubmatch(msg)
+	if m == nil {
+		return err
+	}
+	value, name := m[1], m[2]
+	want := "a value of another form"
+	for _, f := range c.Flags {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.DurationFlag:
+			want = "a duration such as 30s, 5m or 1h"
+		case *cli.IntFlag, *cli.Int64Flag, *cli.IntSliceFlag, *cli.Int64SliceFlag:
+			want = "a whole number"
+		case *cli.UintFlag, *cli.Uint64Flag, *cli.UintSliceFlag, *cli.Uint64SliceFlag:
+			want = "a whole number, 0 or more"
+		case *cli.Float64Flag, *cli.Float64SliceFlag:
+			want = "a number"
+		case *cli.BoolFlag:
+			want = "true or false"
+		}
+	}
+	return fmt.Errorf("--%s %q: want %s", name, value, want)
 }
 
 // optional copies the flags with Required cleared: urfave/cli prints the
@@ -217,7 +360,7 @@ func optional(flags []cli.Flag) []cli.Flag {
 
 // write hands the result to a workflow (outputs, summary) and to the reader
 // (text or JSON).
-func (c *Command) write(res Result, rt *Runtime, asJSON bool) error {
+func (c *Command) write(res Result, rt *Runtime, asJSON, show bool) error {
 	outs := res.Outputs()
 	if !c.DynamicOutputs {
 		for _, o := range outs {
@@ -227,15 +370,18 @@ func (c *Command) write(res Result, rt *Runtime, asJSON bool) error {
 		}
 	}
 	var text strings.Builder
-	if asJSON {
+	t, isText := res.(Texter)
+	switch {
+	case !show:
+	case asJSON:
 		b, err := json.MarshalIndent(res, "", "  ")
 		if err != nil {
 			return fmt.Errorf("encoding result: %w", err)
 		}
 		text.Write(append(b, '\n'))
-	} else if t, ok := res.(Texter); ok {
+	case isText:
 		text.WriteString(ensureNewline(t.Text()))
-	} else {
+	default:
 		for _, o := range outs {
 			fmt.Fprintf(&text, "%s: %s\n", o.Name, o.Value)
 		}
@@ -282,6 +428,33 @@ func envArgs(flags []cli.Flag, given []string, getenv func(string) string) []str
 		out = append(out, "--"+names[0]+"="+strings.TrimSpace(val))
 	}
 	return out
+}
+
+func init() { cli.FlagStringer = flagString }
+
+var urfaveFlagString = cli.FlagStringer
+
+// flagString is urfave/cli's help line for a flag, with its "(default: X)"
+// left out when the usage already says what the default is or when X is
+// only the type's zero value: each default is shown once, and only when it
+// means something.
+func flagString(f cli.Flag) string {
+	s := urfaveFlagString(f)
+	df, ok := f.(cli.DocGenerationFlag)
+	if !ok {
+		return s
+	}
+	def := df.GetDefaultText()
+	suffix := "(default: " + def + ")"
+	if !strings.HasSuffix(s, suffix) {
+		return s
+	}
+	switch {
+	case strings.Contains(df.GetUsage(), "(default"),
+		slices.Contains([]string{"", "0", "0s", "false", "[]"}, def):
+		return strings.TrimRight(strings.TrimSuffix(s, suffix), " ")
+	}
+	return s
 }
 
 func isList(f cli.Flag) bool {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,6 +27,8 @@ func (r echoResult) Outputs() []action.Output {
 
 func (r echoResult) Summary() string { return "### " + r.Greeting + "\n" }
 
+type echoPtrResult struct{ echoResult }
+
 // echo is a small tool: it greets --name, fails as --fail asks.
 func echo() *command.Command {
 	return &command.Command{
@@ -36,8 +39,10 @@ func echo() *command.Command {
 			&cli.StringFlag{Name: "name", Required: true},
 			&cli.StringSliceFlag{Name: "tag"},
 			&cli.BoolFlag{Name: "loud"},
-			&cli.IntFlag{Name: "count", Value: 1},
+			&cli.IntFlag{Name: "count", Value: 1, Usage: "how many greetings"},
 			&cli.StringFlag{Name: "fail"},
+			&cli.DurationFlag{Name: "wait", Usage: "how long to wait (default 5m when --loud)"},
+			&cli.Float64Flag{Name: "ratio", Usage: "a share"},
 		},
 		Outputs: []command.OutputSpec{{Name: "greeting"}, {Name: "tags"}},
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
@@ -52,6 +57,20 @@ func echo() *command.Command {
 				return nil, exitcode.BadInputf("--fail: bad")
 			case "plain":
 				return nil, errors.New("connection reset\nby peer")
+			case "partial":
+				return res, exitcode.Incompletef("pushing: connection refused")
+			case "panic":
+				var m map[string]int
+				m["x"]++
+			case "nil-pointer":
+				var r *echoPtrResult
+				return r, exitcode.BadInputf("--name: refused")
+			case "hang":
+				// Busy in work that never looks at ctx.
+				select {}
+			case "cancel":
+				<-ctx.Done()
+				return res, exitcode.Incompletef("stopped: %w", ctx.Err())
 			}
 			return res, nil
 		},
@@ -81,8 +100,14 @@ func TestExitCodesAndOneLineErrors(t *testing.T) {
 		{[]string{"--name", "world", "--fail", "input"}, 2, "", "echo-tool: --fail: bad"},
 		{[]string{"--name", "world", "--fail", "plain"}, 3, "", "echo-tool: connection reset; by peer"},
 		{[]string{}, 2, "", "echo-tool: --name is required (or INPUT_NAME)"},
-		{[]string{"--name", "x", "--nope"}, 2, "", "echo-tool: flag provided but not defined: -nope"},
-		{[]string{"--name", "x", "--count", "many"}, 2, "", `echo-tool: invalid value "many" for flag -count: parse error`},
+		{[]string{"--name", "x", "--nope"}, 2, "", "echo-tool: --nope: no such option (see --help)"},
+		{[]string{"--name", "x", "--count", "many"}, 2, "", `echo-tool: --count "many": want a whole number`},
+		{[]string{"--name", "x", "--wait", "5"}, 2, "", `echo-tool: --wait "5": want a duration such as 30s, 5m or 1h`},
+		{[]string{"--name", "x", "--ratio=a half"}, 2, "", `echo-tool: --ratio "a half": want a number`},
+		{[]string{"--name", "x", "--loud=maybe"}, 2, "", `echo-tool: --loud "maybe": want true or false`},
+		{[]string{"--name", "x", "stray"}, 2, "", `echo-tool: unexpected argument "stray": every input is an option (see --help)`},
+		{[]string{"--name", "x", "--fail", "partial"}, 3, "", "echo-tool: pushing: connection refused"},
+		{[]string{"--name", "x", "--fail", "nil-pointer"}, 2, "", "echo-tool: --name: refused"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -103,6 +128,61 @@ func TestExitCodesAndOneLineErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A value from INPUT_<NAME> that does not parse is reported like the flag.
+func TestBadInputFromEnvironment(t *testing.T) {
+	t.Parallel()
+	code, _, stderr := run(t, map[string]string{"INPUT_NAME": "x", "INPUT_WAIT": "10"})
+	if code != 2 || stderr != "echo-tool: --wait \"10\": want a duration such as 30s, 5m or 1h\n" {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// A panic is a bug: one line that says so, exit 3, never exit 2 and never a
+// stack trace.
+func TestPanicIsABugNotBadInput(t *testing.T) {
+	t.Parallel()
+	code, stdout, stderr := run(t, nil, "--name", "x", "--fail", "panic")
+	if code != exitcode.Incomplete {
+		t.Errorf("exit %d, want 3", code)
+	}
+	if stdout != "" || strings.Count(stderr, "\n") != 1 ||
+		!strings.HasPrefix(stderr, "echo-tool: internal error (a bug in echo-tool dev; please report it with this line): assignment to entry in nil map at ") ||
+		!strings.Contains(stderr, "command_test.go:") {
+		t.Errorf("stdout %q, stderr %q", stdout, stderr)
+	}
+}
+
+func TestInterruptedRun(t *testing.T) {
+	t.Parallel()
+	t.Run("a run that watches its context returns its own error", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr bytes.Buffer
+		done := make(chan int)
+		go func() {
+			done <- echo().MainContext(ctx, []string{"echo-tool", "--name", "x", "--fail", "cancel"}, command.Env{
+				Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }})
+		}()
+		cancel()
+		if code := <-done; code != 3 || stderr.String() != "echo-tool: stopped: context canceled\n" {
+			t.Errorf("exit %d, stderr %q", code, stderr.String())
+		}
+	})
+	t.Run("a run busy in work that ignores its context is abandoned after the grace", func(t *testing.T) {
+		t.Parallel()
+		c := echo()
+		c.Grace = 10 * time.Millisecond
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var stdout, stderr bytes.Buffer
+		code := c.MainContext(ctx, []string{"echo-tool", "--name", "x", "--fail", "hang"}, command.Env{
+			Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }})
+		if code != 3 || stderr.String() != "echo-tool: interrupted: the run did not stop within 10ms of the signal\n" {
+			t.Errorf("exit %d, stderr %q", code, stderr.String())
+		}
+	})
 }
 
 func TestInputsFromEnvironment(t *testing.T) {
@@ -154,9 +234,23 @@ func TestHelpAndVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"echo-tool - greets", "--name value", "EXAMPLES:\n   echo-tool --name world", "INPUT_<NAME>", "EXIT CODES:"} {
+	for _, want := range []string{"echo-tool - greets", "--name value", "EXAMPLES:\n   echo-tool --name world", "INPUT_<NAME>", "EXIT CODES:",
+		"(for --name: INPUT_NAME)",
+		"how many greetings (default: 1)\n",
+		"how long to wait (default 5m when --loud)\n",
+		"a share\n"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("--help lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, line := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "--loud" && len(f) != 1 {
+			t.Errorf("--help: --loud has usage text: %q", line)
+		}
+	}
+	for _, unwanted := range []string{"(default: 0s)", "(default: 0)", "(default: false)", "FAIL_ON"} {
+		if strings.Contains(stdout, unwanted) {
+			t.Errorf("--help shows %q:\n%s", unwanted, stdout)
 		}
 	}
 	code, stdout, _ = run(t, nil, "--version")

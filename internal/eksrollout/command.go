@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"path/filepath"
 	"regexp"
 
@@ -20,7 +19,6 @@ import (
 
 	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/command"
-	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/kube"
 )
 
@@ -102,9 +100,6 @@ eks-rollout --kubeconfig ~/.kube/config --deployment statefulset/model-cache --c
 		},
 		Outputs: outs,
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
-			if c.NArg() > 0 {
-				return nil, exitcode.BadInputf("unexpected argument %q: every input is an option (see --help)", c.Args().First())
-			}
 			cfg := &Config{
 				Target:            kube.Target{Cluster: c.String("cluster"), Kubeconfig: c.String("kubeconfig"), Context: c.String("context")},
 				Namespace:         c.String("namespace"),
@@ -127,7 +122,7 @@ eks-rollout --kubeconfig ~/.kube/config --deployment statefulset/model-cache --c
 				if cfg.ref != nil {
 					name = cfg.ref.Name
 				}
-				cfg.StateFile = filepath.Join(tempDir(rt.Getenv), "eks-rollout-"+fileSafe(name)+"-"+randomSuffix()+".json")
+				cfg.StateFile = filepath.Join(command.TempDir(rt.Getenv), "eks-rollout-"+fileSafe(name)+"-"+randomSuffix()+".json")
 			}
 			kc, err := connect(ctx, cfg.Target, c.String("region"))
 			if err != nil {
@@ -136,13 +131,6 @@ eks-rollout --kubeconfig ~/.kube/config --deployment statefulset/model-cache --c
 			return Run(ctx, cfg, Deps{Kube: kc, Log: rt})
 		},
 	}
-}
-
-func tempDir(getenv func(string) string) string {
-	if d := getenv("RUNNER_TEMP"); d != "" {
-		return d
-	}
-	return os.TempDir()
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)

@@ -11,20 +11,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/kube"
 )
 
-// Logger reports progress and warnings.
-type Logger interface {
-	Logf(format string, args ...any)
-	Warningf(format string, args ...any)
-}
-
 // Deps are what Run works with.
 type Deps struct {
 	Kube *kube.Client
-	Log  Logger
+	Log  action.Logger
 	Now  func() time.Time // nil: time.Now
 }
 
@@ -46,7 +41,7 @@ type target struct {
 type roller struct {
 	cfg     *Config
 	d       Deps
-	log     Logger
+	log     action.Logger
 	res     *Result
 	ns      string
 	targets []*target

@@ -3,7 +3,6 @@
 package exitcode
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -48,14 +47,39 @@ func Incompletef(format string, a ...any) error {
 
 // Of returns the exit code for err: 0 for nil, the carried code for an
 // *Error, and Incomplete for anything else (an unexpected failure is never
-// reported as a failed check or as success).
+// reported as a failed check or as success). An error that joins several
+// (errors.Join) gets the most serious code among them, and the codes are
+// numbered so that more serious is larger: could not finish (3) outranks
+// bad input (2), which outranks a failed check (1).
 func Of(err error) int {
 	if err == nil {
 		return OK
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
+	return worst(err, Incomplete)
+}
+
+// worst is the largest code in err's tree. A part that carries no code
+// counts as plain: Incomplete at the top, and nothing inside an *Error,
+// whose own code stands for what it wraps.
+func worst(err error, plain int) int {
+	switch u := err.(type) {
+	case *Error:
+		return max(u.Code, worst(u.Err, -1))
+	case interface{ Unwrap() []error }:
+		w := -1
+		for _, e := range u.Unwrap() {
+			if e != nil {
+				w = max(w, worst(e, plain))
+			}
+		}
+		if w < 0 {
+			return plain
+		}
+		return w
+	case interface{ Unwrap() error }:
+		if inner := u.Unwrap(); inner != nil {
+			return worst(inner, plain)
+		}
 	}
-	return Incomplete
+	return plain
 }

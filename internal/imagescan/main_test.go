@@ -118,7 +118,7 @@ func TestBadInput(t *testing.T) {
 		{"bad platform", []string{"--oci-layout", f.layout, "--platform", "amd64"}, `--platform "amd64"`},
 		{"zero timeout", []string{"--oci-layout", f.layout, "--timeout", "0s"}, "--timeout 0s: must be more than zero"},
 		{"bad database repository", []string{"--oci-layout", f.layout, "--db-repository", "Bad Repo"}, `--db-repository "Bad Repo"`},
-		{"unknown flag", []string{"--severity", "HIGH"}, "flag provided but not defined: -severity"},
+		{"unknown flag", []string{"--severity", "HIGH"}, "--severity: no such option (see --help)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

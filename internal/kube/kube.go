@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mlship/mlship/internal/exitcode"
+	mwait "github.com/mlship/mlship/internal/wait"
 )
 
 // Client is a connection to one cluster.
@@ -77,12 +78,8 @@ func (c *Client) retry(ctx context.Context, fn func(ctx context.Context) error) 
 		if b.Steps <= 1 {
 			return last
 		}
-		t := time.NewTimer(b.Step())
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if mwait.Sleep(ctx, b.Step()) != nil {
 			return last
-		case <-t.C:
 		}
 	}
 }

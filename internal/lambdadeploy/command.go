@@ -24,7 +24,6 @@ import (
 
 	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/command"
-	"github.com/mlship/mlship/internal/exitcode"
 )
 
 // Name is the tool's name.
@@ -115,9 +114,6 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 		},
 		Outputs: outs,
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
-			if c.NArg() > 0 {
-				return nil, exitcode.BadInputf("unexpected argument %q: every input is an option (see --help)", c.Args().First())
-			}
 			cfg := &Config{
 				Function:        c.String("function"),
 				Alias:           c.String("alias"),

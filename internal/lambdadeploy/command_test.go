@@ -1,7 +1,6 @@
 package lambdadeploy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -19,28 +18,6 @@ import (
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
-// workflow is a GitHub Actions step for Command().Main: the shared fake
-// environment, inputs given as INPUT_ variables, and the streams.
-type workflow struct {
-	*actiontest.Workflow
-	stdout, stderr bytes.Buffer
-}
-
-func newWorkflow(t *testing.T, inputs map[string]string) *workflow {
-	t.Helper()
-	env := map[string]string{}
-	for k, v := range inputs {
-		env[command.InputEnv(k)] = v
-	}
-	return &workflow{Workflow: actiontest.NewWorkflow(t, env)}
-}
-
-func (w *workflow) run(cmd *command.Command, args ...string) int {
-	return cmd.Main(append([]string{Name}, args...), command.Env{
-		Stdin: strings.NewReader(""), Stdout: &w.stdout, Stderr: &w.stderr, Getenv: w.Getenv,
-	})
-}
-
 // commandFor returns the command wired to the world's fakes, counting how
 // often the clients were built.
 func commandFor(w *world, built *atomic.Int32) *command.Command {
@@ -56,7 +33,7 @@ func TestCommandInWorkflow(t *testing.T) {
 	w.lambda.SetHandler("fn", okHandler)
 	w.alarms.Add("fn-errors", false, cwtypes.StateValueOk)
 	var built atomic.Int32
-	wf := newWorkflow(t, map[string]string{
+	wf := actiontest.NewStep(t, map[string]string{
 		"function":      "arn:aws:lambda:us-east-1:123456789012:function:fn",
 		"alias":         "live",
 		"repository":    "app",
@@ -74,8 +51,8 @@ func TestCommandInWorkflow(t *testing.T) {
 		"dry-run":       "false",
 		"timeout":       "10m0s",
 	})
-	if code := wf.run(commandFor(w, &built)); code != 0 {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &wf.stdout, &wf.stderr)
+	if code := wf.Run(commandFor(w, &built)); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, &wf.Stdout, &wf.Stderr)
 	}
 	out := wf.Outputs(t)
 	want := map[string]string{
@@ -96,10 +73,10 @@ func TestCommandInWorkflow(t *testing.T) {
 	if b, err := os.ReadFile(out["previous-state-file"]); err != nil || json.Unmarshal(b, &st) != nil || st.Alias.FunctionVersion != "1" {
 		t.Errorf("previous state %s: %v %+v", out["previous-state-file"], err, st)
 	}
-	if !strings.Contains(wf.stdout.String(), "::add-mask::tok-123-secret") {
+	if !strings.Contains(wf.Stdout.String(), "::add-mask::tok-123-secret") {
 		t.Error("the secret value was not masked")
 	}
-	if n := strings.Count(wf.stdout.String()+wf.stderr.String(), "tok-123-secret"); n != 1 {
+	if n := strings.Count(wf.Stdout.String()+wf.Stderr.String(), "tok-123-secret"); n != 1 {
 		t.Errorf("the secret value appears %d times beyond its mask", n-1)
 	}
 	if w.lambda.Latest("fn").Environment.Variables["API_TOKEN"] != "tok-123-secret" {
@@ -119,16 +96,16 @@ func TestCommandFailedCheckWritesOutputs(t *testing.T) {
 	w := newWorld(t)
 	w.lambda.SetHandler("fn", brokenOn(imgV2))
 	var built atomic.Int32
-	wf := newWorkflow(t, map[string]string{"function": "fn", "alias": "live", "image-uri": imgV2, "payload": "{}"})
-	if code := wf.run(commandFor(w, &built)); code != exitcode.Failed {
-		t.Fatalf("exit %d, want 1\n%s%s", code, &wf.stdout, &wf.stderr)
+	wf := actiontest.NewStep(t, map[string]string{"function": "fn", "alias": "live", "image-uri": imgV2, "payload": "{}"})
+	if code := wf.Run(commandFor(w, &built)); code != exitcode.Failed {
+		t.Fatalf("exit %d, want 1\n%s%s", code, &wf.Stdout, &wf.Stderr)
 	}
 	out := wf.Outputs(t)
 	if out["rolled-back"] != "true" || out["previous-version"] != "1" || !strings.Contains(out["smoke-response"], "KeyError") {
 		t.Errorf("outputs = %v", out)
 	}
 	errs := 0
-	for _, l := range strings.Split(wf.stdout.String(), "\n") {
+	for _, l := range strings.Split(wf.Stdout.String(), "\n") {
 		if strings.HasPrefix(l, "::error::") {
 			errs++
 			if !strings.Contains(l, "smoke test of version 2") || !strings.Contains(l, "rolled back") {
@@ -137,7 +114,7 @@ func TestCommandFailedCheckWritesOutputs(t *testing.T) {
 		}
 	}
 	if errs != 1 {
-		t.Errorf("%d ::error:: lines, want 1:\n%s", errs, &wf.stdout)
+		t.Errorf("%d ::error:: lines, want 1:\n%s", errs, &wf.Stdout)
 	}
 }
 
@@ -145,25 +122,25 @@ func TestCommandDryRunOnTerminal(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	var built atomic.Int32
-	wf := &workflow{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
-	code := wf.run(commandFor(w, &built), "--function", "fn", "--alias", "live", "--image-uri", imgV3, "--strategy", "canary", "--dry-run")
+	wf := &actiontest.Step{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
+	code := wf.Run(commandFor(w, &built), "--function", "fn", "--alias", "live", "--image-uri", imgV3, "--strategy", "canary", "--dry-run")
 	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, &wf.stderr)
+		t.Fatalf("exit %d\n%s", code, &wf.Stderr)
 	}
-	if !strings.Contains(wf.stdout.String(), "dry run, nothing changed") || !strings.Contains(wf.stdout.String(), "canary: 10% for 5m0s, then 100%") {
-		t.Errorf("stdout:\n%s", &wf.stdout)
+	if !strings.Contains(wf.Stdout.String(), "dry run, nothing changed") || !strings.Contains(wf.Stdout.String(), "canary: 10% for 5m0s, then 100%") {
+		t.Errorf("stdout:\n%s", &wf.Stdout)
 	}
 	if ops := w.mutating(); len(ops) != 0 {
 		t.Errorf("changes: %v", ops)
 	}
 
-	js := &workflow{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
-	if code := js.run(commandFor(w, &built), "--function", "fn", "--alias", "live", "--image-uri", imgV3, "--dry-run", "--json"); code != 0 {
-		t.Fatalf("exit %d\n%s", code, &js.stderr)
+	js := &actiontest.Step{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
+	if code := js.Run(commandFor(w, &built), "--function", "fn", "--alias", "live", "--image-uri", imgV3, "--dry-run", "--json"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, &js.Stderr)
 	}
 	var res Result
-	if err := json.Unmarshal(js.stdout.Bytes(), &res); err != nil {
-		t.Fatalf("--json printed %q: %v", &js.stdout, err)
+	if err := json.Unmarshal(js.Stdout.Bytes(), &res); err != nil {
+		t.Fatalf("--json printed %q: %v", &js.Stdout, err)
 	}
 	if !res.DryRun || res.PreviousVersion != "1" || res.ImageDigest != w.digest("v3") || len(res.Plan) == 0 {
 		t.Errorf("--json result = %+v", res)
@@ -222,12 +199,12 @@ func TestBadInputExits2BeforeAnyCall(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			var built atomic.Int32
-			wf := &workflow{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
-			code := wf.run(commandFor(w, &built), tc.args...)
+			wf := &actiontest.Step{Workflow: &actiontest.Workflow{Env: map[string]string{}}}
+			code := wf.Run(commandFor(w, &built), tc.args...)
 			if code != exitcode.BadInput {
-				t.Fatalf("exit %d, want 2\nstderr: %s", code, &wf.stderr)
+				t.Fatalf("exit %d, want 2\nstderr: %s", code, &wf.Stderr)
 			}
-			stderr := strings.TrimSpace(wf.stderr.String())
+			stderr := strings.TrimSpace(wf.Stderr.String())
 			if strings.Count(stderr, "\n") != 0 || !strings.Contains(stderr, tc.want) {
 				t.Errorf("stderr = %q, want one line containing %q", stderr, tc.want)
 			}

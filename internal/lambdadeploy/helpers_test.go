@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/mlship/mlship/internal/cloudwatchfake"
 	"github.com/mlship/mlship/internal/ecrfake"
 	"github.com/mlship/mlship/internal/lambdafake"
 )
@@ -32,7 +33,7 @@ const (
 type world struct {
 	t       testing.TB
 	lambda  *lambdafake.Lambda
-	alarms  *lambdafake.Alarms
+	alarms  *cloudwatchfake.Alarms
 	ecr     *ecrfake.Fake
 	ssm     *fakeSSM
 	log     *testLog
@@ -47,7 +48,7 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{t: t, ecr: ecrfake.New(), alarms: lambdafake.NewAlarms(), ssm: &fakeSSM{params: map[string]string{}},
+	w := &world{t: t, ecr: ecrfake.New(), alarms: cloudwatchfake.New(), ssm: &fakeSSM{params: map[string]string{}},
 		log: &testLog{t: t}, deleted: map[string]bool{}}
 	for i, tag := range []string{"v1", "v2", "v3"} {
 		if _, err := w.ecr.AddImage("app", manifest(i), tag); err != nil {

@@ -1,6 +1,6 @@
-// Package lambdafake is an in-memory AWS Lambda control plane and CloudWatch
-// alarm store for tests. It implements the SDK client methods the tools call,
-// with the behaviour the services document rather than just the happy path:
+// Package lambdafake is an in-memory AWS Lambda control plane for tests. It
+// implements the SDK client methods the tools call, with the behaviour the
+// service documents rather than just the happy path:
 //
 //   - an update (code or configuration) is accepted with LastUpdateStatus
 //     InProgress and ends Successful or Failed (with LastUpdateStatusReason
@@ -17,7 +17,10 @@
 //   - alias routing is limited as Lambda limits it: one additional version,
 //     a weight from 0 to 1, never $LATEST, never the primary version;
 //   - an image that does not resolve is refused, and one deleted while an
-//     update runs makes the update fail with ImageDeleted.
+//     update runs makes the update fail with ImageDeleted;
+//   - variables Lambda cannot decrypt for the caller (a KMS key it may not
+//     use) come back as Environment.Error with no Variables, until an
+//     update sets new ones.
 //
 // Time is read from Now (time.Now unless set), so tests use short real
 // durations or a clock of their own. The fake is safe for concurrent use and
@@ -100,6 +103,9 @@ type FunctionSpec struct {
 	// StateReasonCode goes with a Failed or Inactive state (e.g. ImageDeleted).
 	StateReasonCode types.StateReasonCode
 	Handler         Handler
+	// EnvironmentError, when set, is what GetFunction reports in place of
+	// the variables (e.g. KMSAccessDeniedException).
+	EnvironmentError *types.EnvironmentError
 }
 
 // Lambda is the fake Lambda control plane.
@@ -156,6 +162,7 @@ type snapshot struct {
 	imageURI string
 	digest   string // sha256:...
 	env      map[string]string
+	envErr   *types.EnvironmentError // the variables cannot be read back
 	desc     string
 }
 
@@ -210,7 +217,7 @@ func (l *Lambda) AddFunction(spec FunctionSpec) {
 	f := &function{
 		name:     spec.Name,
 		arn:      fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", l.Region, l.Account, spec.Name),
-		latest:   snapshot{imageURI: spec.ImageURI, digest: digest, env: maps.Clone(spec.Env)},
+		latest:   snapshot{imageURI: spec.ImageURI, digest: digest, env: maps.Clone(spec.Env), envErr: spec.EnvironmentError},
 		state:    types.StateActive,
 		status:   types.LastUpdateStatusSuccessful,
 		revision: newRevision(),
@@ -356,6 +363,7 @@ func (l *Lambda) UpdateFunctionConfiguration(ctx context.Context, in *lambda.Upd
 	next := f.latest
 	if in.Environment != nil {
 		next.env = maps.Clone(in.Environment.Variables)
+		next.envErr = nil
 		if err := checkEnv(next.env); err != nil {
 			return nil, l.fail(err)
 		}
@@ -735,7 +743,7 @@ func (f *function) latestConfig() types.FunctionConfiguration {
 		LastUpdateStatusReasonCode: f.statusRC,
 		StateReasonCode:            f.stateRC,
 		LastModified:               aws.String(f.modified.UTC().Format("2006-01-02T15:04:05.000-0700")),
-		Environment:                &types.EnvironmentResponse{Variables: maps.Clone(f.latest.env)},
+		Environment:                envResponse(f.latest),
 		Description:                aws.String(f.latest.desc),
 		MemorySize:                 aws.Int32(1024),
 		Timeout:                    aws.Int32(30),
@@ -763,7 +771,7 @@ func (f *function) versionConfig(v *version, now time.Time) types.FunctionConfig
 		RevisionId:       aws.String(v.revision),
 		State:            state,
 		LastUpdateStatus: types.LastUpdateStatusSuccessful,
-		Environment:      &types.EnvironmentResponse{Variables: maps.Clone(v.snap.env)},
+		Environment:      envResponse(v.snap),
 		Description:      aws.String(v.snap.desc),
 		MemorySize:       aws.Int32(1024),
 		Timeout:          aws.Int32(30),
@@ -835,6 +843,14 @@ func resolvedURI(s snapshot) string {
 		repo = repo[:i]
 	}
 	return repo + "@" + s.digest
+}
+
+func envResponse(s snapshot) *types.EnvironmentResponse {
+	if s.envErr != nil {
+		e := *s.envErr
+		return &types.EnvironmentResponse{Error: &e}
+	}
+	return &types.EnvironmentResponse{Variables: maps.Clone(s.env)}
 }
 
 func cloneSnap(s snapshot) snapshot {

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 )
@@ -258,27 +256,25 @@ func TestWorksWithSDKWaiter(t *testing.T) {
 	}
 }
 
-func TestAlarms(t *testing.T) {
-	t.Parallel()
-	a := NewAlarms()
-	a.Add("errors", false, cwtypes.StateValueOk)
-	a.Add("health", true, cwtypes.StateValueOk)
-	a.Set("health", cwtypes.StateValueAlarm, "child fired")
-	out, err := a.DescribeAlarms(context.Background(), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"errors", "health", "nope"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out.MetricAlarms) != 1 || len(out.CompositeAlarms) != 0 {
-		t.Fatalf("without AlarmTypes only metric alarms are returned: %+v", out)
-	}
-	out, _ = a.DescribeAlarms(context.Background(), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"errors", "health"},
-		AlarmTypes: []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm}})
-	if len(out.CompositeAlarms) != 1 || out.CompositeAlarms[0].StateValue != cwtypes.StateValueAlarm {
-		t.Fatalf("composite = %+v", out.CompositeAlarms)
-	}
-}
-
 func isErr[T error](err error) bool {
 	var target T
 	return errors.As(err, &target)
+}
+
+func TestEnvironmentError(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := New()
+	l.AddFunction(FunctionSpec{Name: "fn", ImageURI: img1, Env: map[string]string{"A": "1"},
+		EnvironmentError: &types.EnvironmentError{ErrorCode: aws.String("KMSAccessDeniedException"), Message: aws.String("Lambda was unable to decrypt the environment variables because KMS access was denied.")}})
+	env := get(t, l, "").Environment
+	if env == nil || env.Error == nil || env.Variables != nil {
+		t.Fatalf("environment = %+v, want an error and no variables", env)
+	}
+	if _, err := l.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("fn"), Environment: &types.Environment{Variables: map[string]string{"B": "2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if env := get(t, l, "").Environment; env.Error != nil || env.Variables["B"] != "2" {
+		t.Errorf("after new variables were set: %+v", env)
+	}
 }

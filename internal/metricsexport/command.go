@@ -14,7 +14,6 @@ import (
 
 	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/command"
-	"github.com/mlship/mlship/internal/exitcode"
 )
 
 // Name is the tool's name.
@@ -123,9 +122,6 @@ metrics-export --file metrics.yaml --cloudwatch-namespace MLModels \
 				Dimensions:       c.StringSlice("dimension"),
 				Units:            c.StringSlice("unit"),
 				Region:           c.String("region"),
-			}
-			if c.NArg() > 0 {
-				return nil, exitcode.BadInputf("unexpected argument %q: name metrics files with --file", c.Args().First())
 			}
 			if err := cfg.Validate(); err != nil {
 				return nil, err

@@ -14,35 +14,13 @@ import (
 	"github.com/mlship/mlship/internal/command"
 )
 
-// workflow is a GitHub Actions step for Command().Main: the shared fake
-// environment, inputs given as INPUT_ variables, and the streams.
-type workflow struct {
-	*actiontest.Workflow
-	stdout, stderr bytes.Buffer
-}
-
-func newWorkflow(t *testing.T, inputs map[string]string) *workflow {
-	t.Helper()
-	env := map[string]string{}
-	for k, v := range inputs {
-		env[command.InputEnv(k)] = v
-	}
-	return &workflow{Workflow: actiontest.NewWorkflow(t, env)}
-}
-
-func (w *workflow) run(cmd *command.Command, args ...string) int {
-	return cmd.Main(append([]string{Name}, args...), command.Env{
-		Stdin: strings.NewReader(""), Stdout: &w.stdout, Stderr: &w.stderr, Getenv: w.Getenv,
-	})
-}
-
 const shared = "../../testdata/metrics/"
 
 // TestMainWorkflow runs the tool as the credit-approval pipeline does, with
 // every input given as an INPUT_ variable the way action.yml passes them.
 func TestMainWorkflow(t *testing.T) {
 	t.Parallel()
-	w := newWorkflow(t, map[string]string{
+	w := actiontest.NewStep(t, map[string]string{
 		"file":     shared + "model_metrics.env",
 		"rename":   "EQUAL_OPPORTUNITY_FAIRNESS_PERCENT=fairnessScoreEqualOpportunity",
 		"baseline": shared + "baseline_metrics.json",
@@ -52,8 +30,8 @@ func TestMainWorkflow(t *testing.T) {
 		"s3-path-style":      "false",
 		"upload":             "",
 	})
-	if code := w.run(Command()); code != 0 {
-		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, &w.stdout, &w.stderr)
+	if code := w.Run(Command()); code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, &w.Stdout, &w.Stderr)
 	}
 	out := w.Outputs(t)
 	want := map[string]string{
@@ -97,8 +75,8 @@ func TestMainWorkflow(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", s, summary)
 		}
 	}
-	if !strings.Contains(w.stdout.String(), "read 2 metrics from "+shared+"model_metrics.env") {
-		t.Errorf("log: %s", &w.stdout)
+	if !strings.Contains(w.Stdout.String(), "read 2 metrics from "+shared+"model_metrics.env") {
+		t.Errorf("log: %s", &w.Stdout)
 	}
 }
 
@@ -108,11 +86,11 @@ func TestMainRegression(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"m.env": "ACCURACY=0.90\n", "base.env": "ACCURACY=0.92\n"})
-	w := newWorkflow(t, nil)
-	code := w.run(Command(), "--file", filepath.Join(dir, "m.env"), "--baseline", filepath.Join(dir, "base.env"),
+	w := actiontest.NewStep(t, nil)
+	code := w.Run(Command(), "--file", filepath.Join(dir, "m.env"), "--baseline", filepath.Join(dir, "base.env"),
 		"--compare", "ACCURACY:higher:0.01", "--fail-on-regression", "--output-file", filepath.Join(dir, "out", "metrics.json"))
 	if code != 1 {
-		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, &w.stdout, &w.stderr)
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, &w.Stdout, &w.Stderr)
 	}
 	out := w.Outputs(t)
 	if out["regressed"] != "true" || out["regressions"] != `["ACCURACY"]` || out["deltas"] != `{"ACCURACY":-0.02}` || out["ACCURACY"] != "0.90" {
@@ -123,18 +101,18 @@ func TestMainRegression(t *testing.T) {
 	}
 	wantErr := "::error::metrics-export: regression against " + filepath.Join(dir, "base.env") +
 		": ACCURACY fell from 0.92 to 0.90 (higher is better, tolerance 0.01)\n"
-	if !strings.HasSuffix(w.stdout.String(), wantErr) {
-		t.Errorf("stdout does not end with the error line:\n%s", &w.stdout)
+	if !strings.HasSuffix(w.Stdout.String(), wantErr) {
+		t.Errorf("stdout does not end with the error line:\n%s", &w.Stdout)
 	}
 	if !strings.Contains(w.SummaryText(t), "| ACCURACY | 0.90 | 0.92 | -0.02 ❌ regressed |") {
 		t.Errorf("summary:\n%s", w.SummaryText(t))
 	}
 
 	// Without --fail-on-regression it is a warning.
-	w = newWorkflow(t, nil)
-	code = w.run(Command(), "--file", filepath.Join(dir, "m.env"), "--baseline", filepath.Join(dir, "base.env"), "--compare", "ACCURACY:higher:0.01")
-	if code != 0 || !strings.Contains(w.stdout.String(), "::warning::regression against") || w.Outputs(t)["regressed"] != "true" {
-		t.Errorf("warn mode: exit %d\n%s", code, &w.stdout)
+	w = actiontest.NewStep(t, nil)
+	code = w.Run(Command(), "--file", filepath.Join(dir, "m.env"), "--baseline", filepath.Join(dir, "base.env"), "--compare", "ACCURACY:higher:0.01")
+	if code != 0 || !strings.Contains(w.Stdout.String(), "::warning::regression against") || w.Outputs(t)["regressed"] != "true" {
+		t.Errorf("warn mode: exit %d\n%s", code, &w.Stdout)
 	}
 }
 
@@ -167,19 +145,19 @@ func TestMainBadInput(t *testing.T) {
 		{"fixed output name", []string{"--file", p("fixed.env")}, p("fixed.env") + ":1: metric regressed would overwrite the regressed output; rename it with --rename regressed=NEW"},
 		{"rename of nothing", []string{"--file", p("good.env"), "--rename", "F1=f1"}, "--rename F1=f1: no metric named F1"},
 		{"no file", nil, "--file is required (or INPUT_FILE)"},
-		{"unknown flag", []string{"--file", p("good.env"), "--bucekt", "x"}, "flag provided but not defined: -bucekt"},
-		{"argument", []string{"--file", p("good.env"), "extra"}, `unexpected argument "extra": name metrics files with --file`},
+		{"unknown flag", []string{"--file", p("good.env"), "--bucekt", "x"}, "--bucekt: no such option (see --help)"},
+		{"argument", []string{"--file", p("good.env"), "extra"}, `unexpected argument "extra": every input is an option (see --help)`},
 		{"upload without bucket", []string{"--file", p("good.env"), "--upload", p("r.html")}, "--upload needs --bucket"},
 		{"missing baseline", []string{"--file", p("good.env"), "--baseline", p("nope.json")}, p("nope.json") + ": no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			w := newWorkflow(t, nil)
-			if code := w.run(Command(), tt.args...); code != 2 {
-				t.Fatalf("exit %d, want 2\nstdout: %s", code, &w.stdout)
+			w := actiontest.NewStep(t, nil)
+			if code := w.Run(Command(), tt.args...); code != 2 {
+				t.Fatalf("exit %d, want 2\nstdout: %s", code, &w.Stdout)
 			}
-			lines := strings.Split(strings.TrimSpace(w.stdout.String()), "\n")
+			lines := strings.Split(strings.TrimSpace(w.Stdout.String()), "\n")
 			last := lines[len(lines)-1]
 			if !strings.HasPrefix(last, "::error::metrics-export: "+tt.want) {
 				t.Errorf("error line\n got %s\nwant ::error::metrics-export: %s", last, tt.want)
@@ -247,9 +225,9 @@ func TestMainS3(t *testing.T) {
 		"prefix":        "credit-approval/run-7",
 		"s3-path-style": "true",
 	}
-	w := newWorkflow(t, inputs)
-	if code := w.run(Command()); code != 0 {
-		t.Fatalf("exit %d\nstdout: %s", code, &w.stdout)
+	w := actiontest.NewStep(t, inputs)
+	if code := w.Run(Command()); code != 0 {
+		t.Fatalf("exit %d\nstdout: %s", code, &w.Stdout)
 	}
 	out := w.Outputs(t)
 	wantURL := endpoint + "/reports/credit-approval/run-7/model_metrics.html"
@@ -265,9 +243,9 @@ func TestMainS3(t *testing.T) {
 	}
 
 	// A second run finds the report there and does not upload it again.
-	w = newWorkflow(t, inputs)
-	if code := w.run(Command()); code != 0 || w.Outputs(t)["report-url"] != wantURL {
-		t.Fatalf("second run: exit %d\n%s", code, &w.stdout)
+	w = actiontest.NewStep(t, inputs)
+	if code := w.Run(Command()); code != 0 || w.Outputs(t)["report-url"] != wantURL {
+		t.Fatalf("second run: exit %d\n%s", code, &w.Stdout)
 	}
 	if puts := srv.Requests("PUT"); len(puts) != 1 {
 		t.Errorf("PUT requests %q, want one", puts)
@@ -276,17 +254,17 @@ func TestMainS3(t *testing.T) {
 	// A bucket that does not exist: exit 3, the metrics are output, and no
 	// report is.
 	inputs["bucket"] = "no-such-bucket"
-	w = newWorkflow(t, inputs)
-	if code := w.run(Command()); code != 3 {
-		t.Fatalf("missing bucket: exit %d, want 3\n%s", code, &w.stdout)
+	w = actiontest.NewStep(t, inputs)
+	if code := w.Run(Command()); code != 3 {
+		t.Fatalf("missing bucket: exit %d, want 3\n%s", code, &w.Stdout)
 	}
 	out = w.Outputs(t)
 	if out["ACCURACY"] != "0.93" || out["report-urls"] != "[]" || out["report-url"] != "" {
 		t.Errorf("outputs after a failed upload: %v", out)
 	}
-	if !strings.Contains(w.stdout.String(), "::error::metrics-export: uploading "+shared+"model_metrics.html to s3://no-such-bucket/credit-approval/run-7/model_metrics.html: ") ||
-		!strings.Contains(w.stdout.String(), "NoSuchBucket") {
-		t.Errorf("error line:\n%s", &w.stdout)
+	if !strings.Contains(w.Stdout.String(), "::error::metrics-export: uploading "+shared+"model_metrics.html to s3://no-such-bucket/credit-approval/run-7/model_metrics.html: ") ||
+		!strings.Contains(w.Stdout.String(), "NoSuchBucket") {
+		t.Errorf("error line:\n%s", &w.Stdout)
 	}
 	if !strings.Contains(w.SummaryText(t), "**Not finished:**") {
 		t.Errorf("summary:\n%s", w.SummaryText(t))
@@ -295,9 +273,9 @@ func TestMainS3(t *testing.T) {
 	// No region: bad input before anything is read or sent.
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_DEFAULT_REGION", "")
-	w = newWorkflow(t, inputs)
-	if code := w.run(Command()); code != 2 || !strings.Contains(w.stdout.String(), "no AWS region") {
-		t.Errorf("no region: exit %d\n%s", code, &w.stdout)
+	w = actiontest.NewStep(t, inputs)
+	if code := w.Run(Command()); code != 2 || !strings.Contains(w.Stdout.String(), "no AWS region") {
+		t.Errorf("no region: exit %d\n%s", code, &w.Stdout)
 	}
 }
 
@@ -323,7 +301,7 @@ func TestMainVirtualHostedCloudWatch(t *testing.T) {
 		"report/img/pr.svg":   "<svg/>",
 		"report/raw/data.bin": "x",
 	})
-	w := newWorkflow(t, map[string]string{
+	w := actiontest.NewStep(t, map[string]string{
 		"file":                 filepath.Join(dir, "metrics.yaml"),
 		"upload":               filepath.Join(dir, "report", "*.html") + "\n" + filepath.Join(dir, "report", "img"),
 		"bucket":               "ml-reports",
@@ -333,8 +311,8 @@ func TestMainVirtualHostedCloudWatch(t *testing.T) {
 		"dimension":            "Model=credit-approval\nStage=staging",
 		"unit":                 "*_ms=Milliseconds",
 	})
-	if code := w.run(cmd); code != 0 {
-		t.Fatalf("exit %d\nstdout: %s", code, &w.stdout)
+	if code := w.Run(cmd); code != 0 {
+		t.Fatalf("exit %d\nstdout: %s", code, &w.Stdout)
 	}
 	out := w.Outputs(t)
 	var urls []string

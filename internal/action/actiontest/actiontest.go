@@ -4,11 +4,14 @@
 package actiontest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlship/mlship/internal/command"
 )
 
 // Workflow is a fake step environment: GITHUB_ACTIONS=true, the file
@@ -114,4 +117,58 @@ func ParseOutputs(b []byte) (map[string]string, error) {
 		outs[name] = value
 	}
 	return outs, nil
+}
+
+// Commands returns the workflow commands the runner would act on in a
+// step's log, as it reads them: a line that starts with "::name" (or the
+// older "##[name"), after leading white space, is a command, except between
+// ::stop-commands::TOKEN and ::TOKEN::, where only that closing line is.
+// The stop and resume lines themselves are not returned.
+func Commands(log string) []string {
+	var cmds []string
+	stopped := ""
+	for _, line := range strings.Split(strings.ReplaceAll(log, "\r\n", "\n"), "\n") {
+		l := strings.TrimSpace(line)
+		if stopped != "" {
+			if l == "::"+stopped+"::" {
+				stopped = ""
+			}
+			continue
+		}
+		if token, ok := strings.CutPrefix(l, "::stop-commands::"); ok && token != "" {
+			stopped = token
+			continue
+		}
+		if strings.HasPrefix(l, "::") || strings.HasPrefix(l, "##[") {
+			cmds = append(cmds, l)
+		}
+	}
+	return cmds
+}
+
+// Step is one run of a tool as a workflow step: the fake environment with
+// the inputs as INPUT_<NAME> variables (the way action.yml passes them) and
+// the step's streams.
+type Step struct {
+	*Workflow
+	Stdout, Stderr bytes.Buffer
+}
+
+// NewStep returns a step whose inputs (by input name, such as
+// "fail-on") are set as INPUT_ variables, beside extra environment.
+func NewStep(t testing.TB, inputs map[string]string) *Step {
+	t.Helper()
+	env := map[string]string{}
+	for k, v := range inputs {
+		env[command.InputEnv(k)] = v
+	}
+	return &Step{Workflow: NewWorkflow(t, env)}
+}
+
+// Run runs cmd in the step with args after the program name and returns
+// its exit code; standard input is empty.
+func (s *Step) Run(cmd *command.Command, args ...string) int {
+	return cmd.Main(append([]string{"tool"}, args...), command.Env{
+		Stdin: strings.NewReader(""), Stdout: &s.Stdout, Stderr: &s.Stderr, Getenv: s.Getenv,
+	})
 }
