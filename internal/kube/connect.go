@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
@@ -25,6 +27,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/homedir"
+	"k8s.io/klog/v2"
 
 	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/exitcode"
@@ -162,7 +165,17 @@ func awsMessage(err error) string {
 // NewClient returns a Client for cfg working in namespace; userAgent names
 // the tool to the API server.
 func NewClient(cfg *rest.Config, namespace, server, userAgent string) (*Client, error) {
+	quietKlog.Do(func() {
+		// client-go's reflectors log to stderr through klog, e.g. "Failed to
+		// watch ... context canceled" when a finished wait stops its watch;
+		// the tools report what matters themselves.
+		klog.LogToStderr(false)
+		klog.SetOutput(io.Discard)
+	})
 	cfg = rest.CopyConfig(cfg)
+	// Deprecation warnings from the API server are not the user's concern
+	// in a pipeline step.
+	cfg.WarningHandler = rest.NoWarnings{}
 	cfg.UserAgent = userAgent
 	// The defaults (5 requests a second, bursts of 10) are for controllers
 	// sharing an API server; a rollout makes a few dozen calls at most.
@@ -191,6 +204,8 @@ func NewClient(cfg *rest.Config, namespace, server, userAgent string) (*Client, 
 		Backoff:   DefaultBackoff,
 	}, nil
 }
+
+var quietKlog sync.Once
 
 // clientset is the kubernetes.Interface that kubectl's rollbacker takes,
 // with the clients of the only API groups used here (apps, core and

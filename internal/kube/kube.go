@@ -84,6 +84,13 @@ func (c *Client) retry(ctx context.Context, fn func(ctx context.Context) error) 
 	}
 }
 
+// Retry runs fn as every call here is run: again, with backoff, while it
+// fails in a way that may pass (see Transient); each try gets a deadline of
+// its own.
+func (c *Client) Retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	return c.retry(ctx, fn)
+}
+
 // get is retry for a call that returns a value.
 func get[T any](ctx context.Context, c *Client, fn func(ctx context.Context) (T, error)) (T, error) {
 	var out T

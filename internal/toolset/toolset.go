@@ -8,6 +8,7 @@ import (
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/ecrpush"
 	"github.com/mlship/mlship/internal/eksrollout"
+	"github.com/mlship/mlship/internal/healthrollback"
 	"github.com/mlship/mlship/internal/imagescan"
 	"github.com/mlship/mlship/internal/lambdadeploy"
 	"github.com/mlship/mlship/internal/metricsexport"
@@ -29,6 +30,7 @@ var All = []Tool{
 	{"policy-gate", policygate.Command},
 	{"lambda-deploy", lambdadeploy.Command},
 	{"eks-rollout", eksrollout.Command},
+	{"health-rollback", healthrollback.Command},
 }
 
 // Names lists the tools' names in the order of All.
