@@ -51,6 +51,8 @@ func TestBadInputExits2BeforeAnyCall(t *testing.T) {
 		{"bad substitution", []string{"--manifest", manifest, "--image", "web"}, "want NAME=IMAGE"},
 		{"missing manifest", []string{"--manifest", filepath.Join(dir, "nope.yaml")}, "no such file"},
 		{"deployment not in manifests", []string{"--manifest", manifest, "--deployment", "api"}, "not among the workloads of the manifests (deployment/web)"},
+		{"state file in no directory", []string{"--deployment", "web", "--container", "web:v2", "--state-file", filepath.Join(dir, "no", "state.json")}, "does not exist"},
+		{"state file a directory", []string{"--deployment", "web", "--container", "web:v2", "--state-file", dir}, "is a directory"},
 		{"positional argument", []string{"web"}, "unexpected argument"},
 		{"bad kubeconfig", []string{"--kubeconfig", filepath.Join(dir, "nope"), "--deployment", "web", "--container", "web:v2"}, "--kubeconfig"},
 	}

@@ -128,8 +128,10 @@ func (c *Config) Validate() error {
 	case c.Timeout < 0:
 		return bad("--timeout %s: must be more than zero", c.Timeout)
 	}
-	if c.StateFile != "" && strings.TrimSpace(c.StateFile) == "" {
-		return bad("--state-file %q: not a path", c.StateFile)
+	if c.StateFile != "" {
+		if err := kube.CheckStatePath(c.StateFile); err != nil {
+			return bad("--state-file %q: %v", c.StateFile, err)
+		}
 	}
 	return nil
 }

@@ -76,6 +76,26 @@ func (s *State) Find(ref Ref) *WorkloadState {
 	return nil
 }
 
+// CheckStatePath refuses a path a record cannot be written to (a
+// directory, or a file in a directory that does not exist), writing
+// nothing.
+func CheckStatePath(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return errors.New("is a directory")
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("directory %s does not exist", dir)
+	case err != nil:
+		return unwrapPath(err)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
+}
+
 // Write records s at path, replacing the file whole (a reader never sees
 // half a record).
 func (s *State) Write(path string) error {

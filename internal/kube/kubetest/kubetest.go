@@ -134,6 +134,9 @@ func find() (script, why string) {
 			break
 		}
 	}
+	if script == "" && os.Getenv("MLSHIP_KUBE_DIR") != "" {
+		return "", "MLSHIP_KUBE_DIR=" + os.Getenv("MLSHIP_KUBE_DIR") + " has no control-plane script"
+	}
 	if script == "" {
 		return "", "no control-plane script in a shared/kube folder beside the repository or its parents (or set MLSHIP_KUBE_DIR)"
 	}
