@@ -68,12 +68,15 @@ type verdict struct {
 	// firstFailure is when a signal first failed (zero: none did).
 	firstFailure time.Time
 	firingBefore []string
+	// probesPassed and alarmsQuiet are set when those signals reached a
+	// healthy verdict; a check cut short (the run cancelled) has neither.
+	probesPassed, alarmsQuiet bool
 }
 
 // judge probes the URLs and watches the alarms at once; the first signal
 // that fails ends both.
-func (r *runner) judge(ctx context.Context, urls []string, watch *alarms.Watch) (*verdict, error) {
-	ctx, cancel := context.WithCancel(ctx)
+func (r *runner) judge(parent context.Context, urls []string, watch *alarms.Watch) (*verdict, error) {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	v := &verdict{healthy: true}
 	var mu sync.Mutex
@@ -101,7 +104,11 @@ func (r *runner) judge(ctx context.Context, urls []string, watch *alarms.Watch) 
 	go func() {
 		defer wg.Done()
 		if watch != nil {
-			alarmErr = r.watchAlarms(ctx, watch, probesDone, fail)
+			var quiet bool
+			quiet, alarmErr = r.watchAlarms(ctx, watch, probesDone, fail)
+			mu.Lock()
+			v.alarmsQuiet = quiet
+			mu.Unlock()
 		}
 	}()
 	wg.Wait()
@@ -116,8 +123,11 @@ func (r *runner) judge(ctx context.Context, urls []string, watch *alarms.Watch) 
 	if err := errors.Join(probeErr, alarmErr); err != nil {
 		return v, err
 	}
-	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.Canceled) {
-		return v, exitcode.Incompletef("checking health: %v", ctx.Err())
+	if len(urls) > 0 && !v.probesPassed || watch != nil && !v.alarmsQuiet {
+		// Never healthy by default: a check that did not finish has not
+		// passed.
+		v.healthy = false
+		return v, exitcode.Incompletef("checking health: stopped before the check finished: %v", context.Cause(parent))
 	}
 	return v, nil
 }
@@ -169,6 +179,9 @@ func (r *runner) probeAll(ctx context.Context, urls []string, v *verdict, mu *sy
 			inRow++
 			r.log.Logf("probe %d/%d: %s healthy (%d of %d in a row)", attempt, cfg.Attempts, plural(len(urls), "URL", "URLs"), inRow, cfg.Successes)
 			if inRow >= cfg.Successes {
+				mu.Lock()
+				v.probesPassed = true
+				mu.Unlock()
 				return nil
 			}
 			continue
@@ -201,7 +214,7 @@ func expected(cfg *Config) string {
 
 // watchAlarms reads the alarms every --interval until the watch window
 // (--watch) is over and the probes are done, then once more.
-func (r *runner) watchAlarms(ctx context.Context, w *alarms.Watch, probesDone <-chan struct{}, fail func(...Check)) error {
+func (r *runner) watchAlarms(ctx context.Context, w *alarms.Watch, probesDone <-chan struct{}, fail func(...Check)) (quiet bool, err error) {
 	cfg := r.cfg
 	deadline := r.now().Add(cfg.Watch)
 	if !cfg.IgnoreFiring {
@@ -212,14 +225,14 @@ func (r *runner) watchAlarms(ctx context.Context, w *alarms.Watch, probesDone <-
 		}
 		if len(checks) > 0 {
 			fail(checks...)
-			return nil
+			return false, nil
 		}
 	}
 	finished := false
 	for {
 		fired, err := w.Check(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return false, nil
 		}
 		if len(fired) > 0 {
 			var checks []Check
@@ -227,15 +240,15 @@ func (r *runner) watchAlarms(ctx context.Context, w *alarms.Watch, probesDone <-
 				checks = append(checks, alarmCheck(s, "went into ALARM"))
 			}
 			fail(checks...)
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return exitcode.Incompletef("watching alarms %s: %v", strings.Join(w.Names(), ", "), err)
+			return false, exitcode.Incompletef("watching alarms %s: %v", strings.Join(w.Names(), ", "), err)
 		}
 		left := deadline.Sub(r.now())
 		if finished && left <= 0 {
 			r.log.Logf("alarms %s: none fired", strings.Join(w.Names(), ", "))
-			return nil
+			return true, nil
 		}
 		// The next read: an --interval on, at the end of the window, or
 		// when the probes end (for the last read).
@@ -251,7 +264,7 @@ func (r *runner) watchAlarms(ctx context.Context, w *alarms.Watch, probesDone <-
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil
+			return false, nil
 		case <-timer.C:
 		case <-ends:
 			timer.Stop()

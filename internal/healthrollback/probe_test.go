@@ -1,6 +1,7 @@
 package healthrollback
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -152,5 +153,27 @@ func TestParseStatus(t *testing.T) {
 		if _, err := parseStatus(in); err == nil {
 			t.Errorf("%q parsed", in)
 		}
+	}
+}
+
+// A check stopped before it finished (the run cancelled) has not passed.
+func TestCancelledCheckIsNotHealthy(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, ok200)
+	cfg := fast(&Config{URLs: []string{srv.URL}, Attempts: 100, Successes: 100, Interval: 10 * time.Millisecond})
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	res, err := Run(ctx, cfg, Deps{Sleep: func(ctx context.Context, d time.Duration) error {
+		if calls++; calls == 3 {
+			cancel()
+		}
+		<-time.After(time.Millisecond)
+		return ctx.Err()
+	}})
+	if res.Healthy || exitcode.Of(err) != exitcode.Incomplete {
+		t.Errorf("healthy %t, err %v (exit %d), want not healthy, exit 3", res.Healthy, err, exitcode.Of(err))
 	}
 }

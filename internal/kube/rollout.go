@@ -136,6 +136,9 @@ func (c *Client) Wait(ctx context.Context, ref Ref, opts WaitOptions) (*Rollout,
 		return nil, err
 	}
 	start := c.now()
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Minute
+	}
 	wctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
