@@ -53,8 +53,21 @@ type actionStep struct {
 // terminal, not action inputs.
 var builtIn = []string{"json", "help", "version"}
 
+// toolRun is how an action runs its tool.
+const toolRun = `exec "$MLSHIP_BIN"`
+
 // installRun is how an action runs the shared installer.
 const installRun = `bash "$GITHUB_ACTION_PATH/../install/install.sh"`
+
+// installerInputs are the inputs every action has for the installer, not
+// the tool: each is passed to the install step as the variable named here,
+// with its default. installerEnv is what the install step gets besides.
+var (
+	installerInputs = map[string]struct{ env, def string }{
+		"verify": {"MLSHIP_VERIFY", "auto"},
+	}
+	installerEnv = map[string]string{"GH_TOKEN": "${{ github.token }}"}
+)
 
 // checkAction lists every way an action.yml disagrees with its tool, or
 // breaks the conventions every action follows.
@@ -81,8 +94,24 @@ func checkAction(tool string, src []byte, cmd *command.Command) []string {
 		}
 		flags[f.Names()[0]] = f
 	}
+	for _, name := range sortedKeys(installerInputs) {
+		want := installerInputs[name]
+		if _, ok := flags[name]; ok {
+			add("flag --%s: %q is the installer's input", name, name)
+		}
+		in, ok := act.Inputs[name]
+		switch {
+		case !ok:
+			add("input %q of the installer is missing", name)
+		case in.Required || in.Default == nil || *in.Default != want.def || in.Description == "":
+			add("input %q: want a description, required false and default %q", name, want.def)
+		}
+	}
 	for _, name := range sortedKeys(act.Inputs) {
 		in := act.Inputs[name]
+		if _, ok := installerInputs[name]; ok {
+			continue
+		}
 		if slices.Contains(builtIn, name) {
 			add("input %q: --%s is for a terminal, not an action input", name, name)
 			continue
@@ -172,6 +201,17 @@ func checkAction(tool string, src []byte, cmd *command.Command) []string {
 		if install.Env["MLSHIP_TOOL"] != tool {
 			add("step install: env MLSHIP_TOOL is %q, want %q", install.Env["MLSHIP_TOOL"], tool)
 		}
+		for _, name := range sortedKeys(installerInputs) {
+			k, v := installerInputs[name].env, "${{ inputs."+name+" }}"
+			if install.Env[k] != v {
+				add("step install: env %s is %q, want %q", k, install.Env[k], v)
+			}
+		}
+		for _, k := range sortedKeys(installerEnv) {
+			if install.Env[k] != installerEnv[k] {
+				add("step install: env %s is %q, want %q", k, install.Env[k], installerEnv[k])
+			}
+		}
 	}
 	if run == nil {
 		add(`no step with id "run"`)
@@ -179,8 +219,19 @@ func checkAction(tool string, src []byte, cmd *command.Command) []string {
 		if run.Env["MLSHIP_BIN"] != "${{ steps.install.outputs.path }}" {
 			add("step run: env MLSHIP_BIN must be ${{ steps.install.outputs.path }}")
 		}
+		// exec, so that the runner's SIGINT on a cancelled job reaches the
+		// tool (which then rolls back or stops), not a bash in between.
+		if run.Run != toolRun {
+			add("step run: run is %q, want %q", run.Run, toolRun)
+		}
 		for _, name := range sortedKeys(act.Inputs) {
 			k, v := command.InputEnv(name), "${{ inputs."+name+" }}"
+			if _, ok := installerInputs[name]; ok {
+				if run.Env[k] != "" {
+					add("step run: env %s: %q is the installer's input, not the tool's", k, name)
+				}
+				continue
+			}
 			if run.Env[k] != v {
 				add("step run: env %s is %q, want %q", k, run.Env[k], v)
 			}
@@ -282,6 +333,7 @@ description: a demo
 inputs:
   policy: {description: p, required: true}
   mode: {description: m, default: enforce}
+  verify: {description: v, default: auto}
 outputs:
   allowed: {description: a, value: "${{ steps.run.outputs.allowed }}"}
 runs:
@@ -289,7 +341,7 @@ runs:
   steps:
     - id: install
       shell: bash
-      env: {MLSHIP_TOOL: demo}
+      env: {MLSHIP_TOOL: demo, MLSHIP_VERIFY: "${{ inputs.verify }}", GH_TOKEN: "${{ github.token }}"}
       run: bash "$GITHUB_ACTION_PATH/../install/install.sh"
     - id: run
       shell: bash
@@ -297,7 +349,7 @@ runs:
         MLSHIP_BIN: ${{ steps.install.outputs.path }}
         INPUT_POLICY: ${{ inputs.policy }}
         INPUT_MODE: ${{ inputs.mode }}
-      run: '"$MLSHIP_BIN"'
+      run: 'exec "$MLSHIP_BIN"'
 `
 	if p := checkAction("demo", []byte(good), cmd); len(p) != 0 {
 		t.Fatalf("good action reported: %q", p)
@@ -316,10 +368,16 @@ runs:
 		{"output from elsewhere", "value: \"${{ steps.run.outputs.allowed }}\"", "value: \"${{ steps.install.outputs.allowed }}\"", `output "allowed": value is`},
 		{"input not passed", "        INPUT_MODE: ${{ inputs.mode }}\n", "", `step run: env INPUT_MODE is ""`},
 		{"input passed as another", "INPUT_MODE: ${{ inputs.mode }}", "INPUT_MODE: ${{ inputs.policy }}", `env INPUT_MODE is "${{ inputs.policy }}"`},
-		{"input in run", `run: '"$MLSHIP_BIN"'`, `run: '"$MLSHIP_BIN" --mode ${{ inputs.mode }}'`, `step "run": run: contains an expression`},
+		{"input in run", `run: 'exec "$MLSHIP_BIN"'`, `run: 'exec "$MLSHIP_BIN" --mode ${{ inputs.mode }}'`, `step "run": run: contains an expression`},
+		{"tool not exec'd", `run: 'exec "$MLSHIP_BIN"'`, `run: '"$MLSHIP_BIN"'`, `step run: run is "\"$MLSHIP_BIN\"", want`},
 		{"no install step", "id: install", "id: setup", `no step with id "install"`},
 		{"other installer", `run: bash "$GITHUB_ACTION_PATH/../install/install.sh"`, `run: curl -sL https://example.com/i.sh | bash`, "step install: run is"},
 		{"not composite", "using: composite", "using: node20", `runs.using is "node20"`},
+		{"no verify input", "  verify: {description: v, default: auto}\n", "", `input "verify" of the installer is missing`},
+		{"verify default differs", "default: auto}", "default: checksum}", `input "verify": want a description, required false and default "auto"`},
+		{"verify not passed to the installer", `, MLSHIP_VERIFY: "${{ inputs.verify }}"`, "", `step install: env MLSHIP_VERIFY is ""`},
+		{"no token for gh", `, GH_TOKEN: "${{ github.token }}"`, "", `step install: env GH_TOKEN is ""`},
+		{"verify passed to the tool", "        INPUT_MODE: ${{ inputs.mode }}\n", "        INPUT_MODE: ${{ inputs.mode }}\n        INPUT_VERIFY: ${{ inputs.verify }}\n", `step run: env INPUT_VERIFY: "verify" is the installer's input`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

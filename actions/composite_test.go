@@ -20,7 +20,8 @@ import (
 // each run: step as a bash script with its env: evaluated, GITHUB_OUTPUT
 // read back after each step, and the action's outputs evaluated from the
 // steps' outputs. Only the expressions the actions may use are supported:
-// ${{ inputs.<name> }} and ${{ steps.<id>.outputs.<name> }}.
+// ${{ inputs.<name> }}, ${{ steps.<id>.outputs.<name> }} and
+// ${{ github.token }} (empty here: no token, as on a runner without one).
 
 var expr = regexp.MustCompile(`\$\{\{\s*(.*?)\s*\}\}`)
 
@@ -51,7 +52,7 @@ func runAction(t *testing.T, tool, workdir string, inputs map[string]string, env
 			t.Fatalf("%s has no input %q", tool, name)
 		}
 	}
-	ctx := map[string]string{}
+	ctx := map[string]string{"github.token": ""}
 	for name, in := range act.Inputs {
 		v, ok := inputs[name]
 		if !ok && in.Default != nil {
@@ -62,7 +63,7 @@ func runAction(t *testing.T, tool, workdir string, inputs map[string]string, env
 	eval := func(s string) string {
 		return expr.ReplaceAllStringFunc(s, func(m string) string {
 			key := expr.FindStringSubmatch(m)[1]
-			if !strings.HasPrefix(key, "inputs.") && !strings.HasPrefix(key, "steps.") {
+			if !strings.HasPrefix(key, "inputs.") && !strings.HasPrefix(key, "steps.") && key != "github.token" {
 				t.Fatalf("the test runner does not evaluate %s", m)
 			}
 			return ctx[key]

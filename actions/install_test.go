@@ -247,6 +247,10 @@ func newRunner(t *testing.T, s *server) *runner {
 		"RUNNER_TEMP":        filepath.Join(dir, "temp"),
 		"GITHUB_ACTION_PATH": actionPath(dir, testTag),
 		"MLSHIP_TOOL":        testTool,
+		// Nothing reaches out: no gh of the machine's (the attestation
+		// tests put a fake one on PATH) and no git remote but local ones.
+		"PATH":                  pathWithout(t, "gh"),
+		"MLSHIP_REPOSITORY_URL": filepath.Join(dir, "no-such-repository"),
 	}
 	if s != nil {
 		r.env["MLSHIP_DOWNLOAD_BASE_URL"] = s.URL + "/releases/download/"
@@ -279,7 +283,7 @@ func (r *runner) install(t *testing.T, extra map[string]string) installResult {
 	env := []string{"GITHUB_OUTPUT=" + out}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "GITHUB_") || strings.HasPrefix(k, "RUNNER_") || strings.HasPrefix(k, "MLSHIP_") {
+		if strings.HasPrefix(k, "GITHUB_") || strings.HasPrefix(k, "RUNNER_") || strings.HasPrefix(k, "MLSHIP_") || k == "GH_TOKEN" {
 			continue
 		}
 		if _, ok := extra[k]; ok {
@@ -335,9 +339,9 @@ func (r *runner) mustInstall(t *testing.T, extra map[string]string) string {
 
 // mustFail runs install.sh and expects it to refuse with one ::error:: line
 // containing want, having installed nothing.
-func (r *runner) mustFail(t *testing.T, want string) {
+func (r *runner) mustFail(t *testing.T, extra map[string]string, want string) {
 	t.Helper()
-	res := r.install(t, nil)
+	res := r.install(t, extra)
 	if res.code == 0 {
 		t.Fatalf("install.sh succeeded, want a failure; log:\n%s", res.log)
 	}
@@ -485,7 +489,7 @@ func TestInstallRefuses(t *testing.T) {
 			rel, archive := newRelease(t, runtime.GOOS, runtime.GOARCH)
 			tt.change(rel, archive)
 			srv := newServer(t, map[string]release{testTag: rel})
-			newRunner(t, srv).mustFail(t, tt.want)
+			newRunner(t, srv).mustFail(t, nil, tt.want)
 		})
 	}
 }
@@ -649,11 +653,413 @@ func TestRefFromPath(t *testing.T) {
 	}
 }
 
-// TestInstallScriptShellcheck lints the installer when shellcheck is there.
+// TestInstallScriptShellcheck lints the installer when shellcheck is there;
+// in CI, which installs it (.ci/run), a missing shellcheck fails.
 func TestInstallScriptShellcheck(t *testing.T) {
+	if _, err := exec.LookPath("shellcheck"); err != nil && os.Getenv("CI") == "true" {
+		t.Fatal("shellcheck is not on PATH, and CI must run this test (.ci/run installs shellcheck)")
+	}
 	needTools(t, "shellcheck")
 	t.Parallel()
 	if out, err := exec.Command("shellcheck", installScript).CombinedOutput(); err != nil {
 		t.Errorf("shellcheck %s: %v\n%s", installScript, err, out)
 	}
+}
+
+// fakeGH puts a gh on PATH that behaves as `gh attestation verify` is
+// documented to: exit 0 when the file has a build-provenance attestation made
+// in the --repo repository, 1 with an error when it has none, 4 when gh is
+// not signed in (no GH_TOKEN). attested lists "<sha256> <repo>" lines, the
+// attestations the release workflow made. Every call is logged.
+type fakeGH struct {
+	dir, log, attested string
+}
+
+func newFakeGH(t *testing.T, version string) *fakeGH {
+	t.Helper()
+	dir := t.TempDir()
+	g := &fakeGH{dir: dir, log: filepath.Join(dir, "calls.log"), attested: filepath.Join(dir, "attested")}
+	script := `#!/usr/bin/env bash
+set -u
+if [ "${1:-}" = --version ]; then
+	echo "gh version ` + version + ` (2026-01-01)"
+	echo "https://github.com/cli/cli/releases/tag/v` + version + `"
+	exit 0
+fi
+printf '%s\n' "$*" >>'` + g.log + `'
+if [ "${1:-} ${2:-}" != "attestation verify" ] || [ $# -lt 3 ]; then
+	echo "unknown command" >&2
+	exit 1
+fi
+if [ -z "${GH_TOKEN:-}" ]; then
+	echo "gh: To use GitHub CLI in a GitHub Actions workflow, set the GH_TOKEN environment variable. Example:" >&2
+	echo "  env:" >&2
+	echo "    GH_TOKEN: \${{ github.token }}" >&2
+	exit 4
+fi
+file=$3
+shift 3
+repo=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--repo) repo=$2; shift 2 ;;
+	*) shift ;;
+	esac
+done
+[ -n "$repo" ] || { echo "error: one of --owner or --repo is required" >&2; exit 1; }
+sum=$(sha256sum "$file" | awk '{print $1}')
+if [ -f '` + g.attested + `' ] && grep -qx "$sum $repo" '` + g.attested + `'; then
+	echo "Loaded digest sha256:$sum for file://$file"
+	echo "✓ Verification succeeded!"
+	exit 0
+fi
+echo "Loaded digest sha256:$sum for file://$file"
+echo "✗ Loading attestations from GitHub API failed" >&2
+echo "Error: failed to fetch attestations from $repo: HTTP 404: Not Found" >&2
+exit 1
+`
+	if err := os.WriteFile(filepath.Join(dir, "gh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// attest records an attestation of data made in repo.
+func (g *fakeGH) attest(t *testing.T, data []byte, repo string) {
+	t.Helper()
+	f, err := os.OpenFile(g.attested, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	fmt.Fprintf(f, "%s %s\n", hex.EncodeToString(sum[:]), repo)
+	f.Close()
+}
+
+func (g *fakeGH) calls(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(g.log)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// path is PATH with the fake gh first and no other gh.
+func (g *fakeGH) path(t *testing.T) string {
+	return g.dir + string(os.PathListSeparator) + pathWithout(t, "gh")
+}
+
+func notices(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "::notice") || strings.HasPrefix(line, "::warning") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestInstallVerifiesAttestation: with gh on the runner, a release archive
+// is installed only when its build-provenance attestation verifies for
+// mlship/mlship. A download location that serves a planted archive with a
+// checksums.txt to match is refused.
+func TestInstallVerifiesAttestation(t *testing.T) {
+	needTools(t, "bash", "curl", "tar", "sha256sum")
+	t.Parallel()
+	rel, archive := newRelease(t, runtime.GOOS, runtime.GOARCH)
+	planted := release{}
+	for k, v := range rel {
+		planted[k] = v
+	}
+	planted[archive] = targz(t, map[string][]byte{testTool: []byte("#!/bin/sh\necho PWNED\n")})
+	planted["checksums.txt"] = checksums(planted)
+	token := map[string]string{"GH_TOKEN": "ghs_test"}
+	with := func(m map[string]string, kv ...string) map[string]string {
+		out := map[string]string{}
+		for k, v := range m {
+			out[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+
+	t.Run("attested", func(t *testing.T) {
+		t.Parallel()
+		gh := newFakeGH(t, "2.74.0")
+		gh.attest(t, rel[archive], "mlship/mlship")
+		r := newRunner(t, newServer(t, map[string]release{testTag: rel}))
+		res := r.install(t, with(token, "PATH", gh.path(t)))
+		if res.code != 0 || !strings.Contains(res.log, "verified the build-provenance attestation of "+archive+": made by mlship/mlship") {
+			t.Fatalf("exit %d; log:\n%s", res.code, res.log)
+		}
+		if n := notices(res.log); len(n) != 0 {
+			t.Errorf("notes on a verified install: %q", n)
+		}
+		calls := gh.calls(t)
+		if len(calls) != 1 || !strings.HasPrefix(calls[0], "attestation verify ") || !strings.HasSuffix(calls[0], "/"+archive+" --repo mlship/mlship") {
+			t.Errorf("gh calls %q", calls)
+		}
+		if v := version(t, res.path); !strings.Contains(v, testVersion) {
+			t.Errorf("--version printed %q", v)
+		}
+		marker, _ := os.ReadFile(filepath.Dir(res.path) + ".complete")
+		if !strings.Contains(string(marker), "verified=attestation\n") {
+			t.Errorf("marker %q does not record the attestation check", marker)
+		}
+	})
+
+	refusals := []struct {
+		name  string
+		rel   release
+		repo  string // where the served archive is attested, if anywhere
+		extra map[string]string
+		want  string
+	}{
+		{"planted archive with matching checksums", planted, "", token,
+			"the build-provenance attestation of " + archive + " does not verify for mlship/mlship: Error: failed to fetch attestations from mlship/mlship: HTTP 404: Not Found; refusing to install it"},
+		{"attested by another repository", planted, "evil/mlship", token, "does not verify for mlship/mlship"},
+		{"required, gh not signed in", rel, "mlship/mlship", map[string]string{"MLSHIP_VERIFY": "attestation"},
+			"cannot verify the build-provenance attestation of " + archive + " (gh is not signed in (set GH_TOKEN)), and verify is attestation; refusing to install it"},
+		{"required, gh too old", rel, "mlship/mlship", with(token, "MLSHIP_VERIFY", "attestation", "FAKE_GH_OLD", "1"),
+			"(gh 2.66.1 is older than 2.67.0, whose check can pass without an attestation), and verify is attestation"},
+		{"required, no gh", rel, "", with(token, "MLSHIP_VERIFY", "attestation", "FAKE_GH_NONE", "1"),
+			"(gh is not on PATH), and verify is attestation; refusing to install it"},
+		{"required, not a release", rel, "", with(token, "MLSHIP_VERIFY", "attestation", "MLSHIP_ACTION_REF", "main"),
+			"verify is attestation, but ref 'main' is not a release"},
+		{"not a verify mode", rel, "", with(token, "MLSHIP_VERIFY", "yes"), "verify 'yes' is not auto, attestation or checksum"},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			version := "2.74.0"
+			if tt.extra["FAKE_GH_OLD"] != "" {
+				version = "2.66.1"
+			}
+			gh := newFakeGH(t, version)
+			if tt.repo != "" {
+				gh.attest(t, tt.rel[archive], tt.repo)
+			}
+			extra := with(tt.extra, "PATH", gh.path(t))
+			if tt.extra["FAKE_GH_NONE"] != "" {
+				extra["PATH"] = pathWithout(t, "gh")
+			}
+			srv := newServer(t, map[string]release{testTag: tt.rel})
+			r := newRunner(t, srv)
+			r.mustFail(t, extra, tt.want)
+			if tt.extra["FAKE_GH_OLD"] != "" && len(gh.calls(t)) != 0 {
+				t.Errorf("an old gh was asked to verify: %q", gh.calls(t))
+			}
+		})
+	}
+
+	// Where it cannot check, auto (the default) installs on the checksum
+	// alone and says so in a note.
+	notes := []struct {
+		name, version, path, want string
+		extra                     map[string]string
+	}{
+		{"no gh", "", "", "is verified by its checksum only: gh is not on PATH, so its build-provenance attestation was not checked (verify: attestation requires it)", token},
+		{"gh not signed in", "2.74.0", "", "is verified by its checksum only: gh is not signed in (set GH_TOKEN)", nil},
+		{"gh too old", "2.60.0", "", "is verified by its checksum only: gh 2.60.0 is older than 2.67.0", token},
+	}
+	for _, tt := range notes {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			extra := with(tt.extra, "PATH", pathWithout(t, "gh"))
+			if tt.version != "" {
+				gh := newFakeGH(t, tt.version)
+				extra["PATH"] = gh.path(t)
+			}
+			r := newRunner(t, newServer(t, map[string]release{testTag: rel}))
+			res := r.install(t, extra)
+			if res.code != 0 || res.path == "" {
+				t.Fatalf("exit %d; log:\n%s", res.code, res.log)
+			}
+			n := notices(res.log)
+			if len(n) != 1 || !strings.HasPrefix(n[0], "::notice title=mlship install::"+archive+" ") || !strings.Contains(n[0], tt.want) {
+				t.Errorf("notes %q, want one containing %q", n, tt.want)
+			}
+			marker, _ := os.ReadFile(filepath.Dir(res.path) + ".complete")
+			if !strings.Contains(string(marker), "verified=checksum\n") {
+				t.Errorf("marker %q", marker)
+			}
+		})
+	}
+
+	t.Run("checksum only", func(t *testing.T) {
+		t.Parallel()
+		gh := newFakeGH(t, "2.74.0")
+		r := newRunner(t, newServer(t, map[string]release{testTag: rel}))
+		res := r.install(t, with(token, "PATH", gh.path(t), "MLSHIP_VERIFY", "checksum"))
+		if res.code != 0 || len(gh.calls(t)) != 0 || len(notices(res.log)) != 0 {
+			t.Errorf("exit %d, gh calls %q, notes %q", res.code, gh.calls(t), notices(res.log))
+		}
+	})
+
+	// A binary cached after a checksum-only install is not good enough when
+	// the attestation is required: it is installed again, and checked.
+	t.Run("required after a checksum-only install", func(t *testing.T) {
+		t.Parallel()
+		srv := newServer(t, map[string]release{testTag: rel})
+		r := newRunner(t, srv)
+		first := r.mustInstall(t, nil) // no gh: checksum only
+		gh := newFakeGH(t, "2.74.0")
+		gh.attest(t, rel[archive], "mlship/mlship")
+		again := r.mustInstall(t, with(token, "PATH", gh.path(t), "MLSHIP_VERIFY", "attestation"))
+		if again != first || len(srv.seen()) != 4 || len(gh.calls(t)) != 1 {
+			t.Errorf("installed at %s (first %s), %d requests, gh calls %q", again, first, len(srv.seen()), gh.calls(t))
+		}
+		// Now cached with the attestation checked: no new download.
+		r.mustInstall(t, with(token, "PATH", gh.path(t), "MLSHIP_VERIFY", "attestation"))
+		if len(srv.seen()) != 4 {
+			t.Errorf("%d requests after a cache hit", len(srv.seen()))
+		}
+	})
+}
+
+// TestInstallRehashesTheCache: a cached binary is re-hashed against the
+// SHA-256 recorded when it was installed before it is run. One that changed
+// since (a self-hosted runner keeps its cache between jobs) is not run but
+// installed again, with a warning.
+func TestInstallRehashesTheCache(t *testing.T) {
+	needTools(t, "bash", "curl", "tar")
+	t.Parallel()
+	rel, _ := newRelease(t, runtime.GOOS, runtime.GOARCH)
+	srv := newServer(t, map[string]release{testTag: rel})
+	r := newRunner(t, srv)
+	bin := r.mustInstall(t, nil)
+	marker := filepath.Dir(bin) + ".complete"
+	b, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(orig)
+	if !strings.Contains(string(b), "sha256="+hex.EncodeToString(sum[:])+"\n") {
+		t.Fatalf("marker %q does not record the binary's SHA-256", b)
+	}
+
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho PWNED\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := r.install(t, nil)
+	if res.code != 0 || res.path != bin {
+		t.Fatalf("exit %d, path %s; log:\n%s", res.code, res.path, res.log)
+	}
+	if !strings.Contains(res.log, "::warning title=mlship install::the cached "+bin+" has SHA-256 ") ||
+		!strings.Contains(res.log, "not the "+hex.EncodeToString(sum[:])+" recorded when it was installed; not running it, installing it again") {
+		t.Errorf("no warning about the changed binary; log:\n%s", res.log)
+	}
+	if v := version(t, bin); strings.Contains(v, "PWNED") || !strings.Contains(v, testVersion) {
+		t.Errorf("--version printed %q", v)
+	}
+	if n := len(srv.seen()); n != 4 {
+		t.Errorf("%d requests, want the release downloaded again", n)
+	}
+
+	// A marker from before checksums were recorded counts as incomplete.
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.mustInstall(t, nil)
+	if n := len(srv.seen()); n != 6 {
+		t.Errorf("%d requests, want the release downloaded again for a marker without a checksum", n)
+	}
+}
+
+// TestInstallPinnedCommit: an action pinned by the full commit SHA of a
+// release tag installs that release's verified archive; a commit that is
+// no release is built from source; when the tags cannot be listed it is
+// built from source with a warning.
+func TestInstallPinnedCommit(t *testing.T) {
+	needTools(t, "bash", "curl", "tar", "git", "go")
+	t.Parallel()
+	releasedBinary(t) // warms the build cache the source build shares
+	repo := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=mlship", "-c", "user.email=mlship@example.com", "-c", "init.defaultBranch=main"}, args...)...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	git("commit", "-q", "--allow-empty", "-m", "one")
+	git("tag", "v1.2.2")
+	git("commit", "-q", "--allow-empty", "-m", "two")
+	git("tag", "-a", "-m", "release", testTag) // annotated: ls-remote lists it peeled
+	git("tag", "v1.2.3-rc.1")
+	git("tag", "v1")
+	released := git("rev-parse", "HEAD")
+	git("commit", "-q", "--allow-empty", "-m", "three")
+	unreleased := git("rev-parse", "HEAD")
+	git("tag", "v2") // a moving tag only: no release
+
+	rel, archive := newRelease(t, runtime.GOOS, runtime.GOARCH)
+	srv := newServer(t, map[string]release{testTag: rel})
+	local, err := filepath.Abs(testTool)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("release commit", func(t *testing.T) {
+		t.Parallel()
+		r := newRunner(t, srv)
+		r.env["GITHUB_ACTION_PATH"] = actionPath(r.dir, released)
+		r.env["MLSHIP_REPOSITORY_URL"] = repo
+		res := r.install(t, nil)
+		if res.code != 0 || !strings.Contains(res.log, "commit "+released+" is release "+testTag) {
+			t.Fatalf("exit %d; log:\n%s", res.code, res.log)
+		}
+		if v := version(t, res.path); !strings.Contains(v, testVersion) {
+			t.Errorf("--version printed %q, want the release %s", v, testVersion)
+		}
+		if want := "/releases/download/" + testTag + "/" + archive; !slices.Contains(srv.seen(), want) {
+			t.Errorf("requests %q, want %s", srv.seen(), want)
+		}
+	})
+
+	t.Run("commit of no release", func(t *testing.T) {
+		t.Parallel()
+		r := newRunner(t, srv)
+		r.env["GITHUB_ACTION_PATH"] = local
+		r.env["MLSHIP_REPOSITORY_URL"] = repo
+		res := r.install(t, map[string]string{"MLSHIP_ACTION_REF": unreleased})
+		if res.code != 0 || !strings.Contains(res.log, "commit "+unreleased+" is no release of "+repo+"; building "+testTool+" from source") {
+			t.Fatalf("exit %d; log:\n%s", res.code, res.log)
+		}
+		if want := filepath.Join(r.toolCache, "mlship-"+testTool, unreleased); !strings.HasPrefix(res.path, want) {
+			t.Errorf("installed %s, want a build cached under %s", res.path, want)
+		}
+		if v := version(t, res.path); strings.Contains(v, testVersion) {
+			t.Errorf("--version printed %q: the release, not a build", v)
+		}
+		if n := notices(res.log); len(n) != 0 {
+			t.Errorf("warnings %q", n)
+		}
+	})
+
+	t.Run("tags cannot be listed", func(t *testing.T) {
+		t.Parallel()
+		r := newRunner(t, srv)
+		r.env["GITHUB_ACTION_PATH"] = actionPath(r.dir, released) // no checkout there: the build fails
+		res := r.install(t, nil)
+		want := "could not list the release tags of " + r.env["MLSHIP_REPOSITORY_URL"] + " to find a release on commit " + released + "; building " + testTool + " from source"
+		if res.code == 0 || !strings.Contains(res.log, want) || len(res.errors) != 1 || !strings.Contains(res.errors[0], "cannot build "+testTool+" from source") {
+			t.Errorf("exit %d, errors %q; log:\n%s", res.code, res.errors, res.log)
+		}
+	})
 }

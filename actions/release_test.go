@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -120,5 +121,61 @@ func TestGoreleaserBuildsEveryTool(t *testing.T) {
 	}
 	if cfg.Checksum.NameTemplate != "checksums.txt" || cfg.Checksum.Algorithm != "sha256" {
 		t.Errorf("checksum: %+v, want checksums.txt with sha256", cfg.Checksum)
+	}
+}
+
+// TestReleaseAttestsEveryArchive checks that the release workflow attests
+// the build provenance of every archive install.sh downloads, with the
+// permissions that needs: the installer refuses an archive whose
+// attestation does not verify, and verify: attestation requires one.
+func TestReleaseAttestsEveryArchive(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile(filepath.Join("..", ".github", "workflows", "release.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		On struct {
+			Push struct {
+				Tags []string `yaml:"tags"`
+			} `yaml:"push"`
+		} `yaml:"on"`
+		Jobs map[string]struct {
+			Permissions map[string]string `yaml:"permissions"`
+			Steps       []struct {
+				Uses string            `yaml:"uses"`
+				With map[string]string `yaml:"with"`
+			} `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(src, &wf); err != nil {
+		t.Fatalf("parsing release.yml: %v", err)
+	}
+	if !slices.Contains(wf.On.Push.Tags, "v[0-9]+.[0-9]+.[0-9]+") {
+		t.Errorf("release.yml runs on tags %q, not on every vX.Y.Z", wf.On.Push.Tags)
+	}
+	found := false
+	for name, job := range wf.Jobs {
+		for _, s := range job.Steps {
+			if !strings.HasPrefix(s.Uses, "actions/attest-build-provenance@") {
+				continue
+			}
+			found = true
+			subjects := strings.Fields(s.With["subject-path"])
+			for _, want := range []string{"dist/*.tar.gz", "dist/*.zip"} {
+				if !slices.Contains(subjects, want) {
+					t.Errorf("job %s: attest-build-provenance subject-path %q lacks %s", name, subjects, want)
+				}
+			}
+			if job.Permissions["id-token"] != "write" || job.Permissions["attestations"] != "write" {
+				t.Errorf("job %s: permissions %v, want id-token: write and attestations: write", name, job.Permissions)
+			}
+			if ref := s.Uses[strings.Index(s.Uses, "@")+1:]; len(ref) != 40 {
+				t.Errorf("job %s: %s is not pinned by a full commit SHA", name, s.Uses)
+			}
+		}
+	}
+	if !found {
+		t.Error("release.yml has no actions/attest-build-provenance step: install.sh could not verify a release")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 
@@ -28,6 +29,31 @@ type Action struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	inWorkflow bool
+	outputUsed int // of OutputBudget, by SetOutputs
+}
+
+// OutputBudget is the most a step's outputs may take, names and values
+// counted as GitHub counts them (UTF-16, two bytes for most characters):
+// GitHub keeps at most 1 MB of outputs per job. SetOutputs leaves out what
+// would go over it.
+const OutputBudget = 1_000_000
+
+// SummaryBudget is the most a step's job summary may take: GitHub drops a
+// larger one whole. AddSummary cuts what would go over it.
+const SummaryBudget = 1 << 20
+
+// UTF16Size is the size of s in UTF-16, as GitHub counts the size of
+// outputs.
+func UTF16Size(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x10000 {
+			n += 4
+		} else {
+			n += 2
+		}
+	}
+	return n
 }
 
 // New returns an Action writing to stdout and stderr. It talks to GitHub
@@ -51,6 +77,12 @@ var outputName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 // with a delimiter of its own, random and checked not to occur in the value,
 // so no value can end its heredoc early and add outputs of its own.
 // go-githubactions' SetOutput uses one fixed delimiter and is not used here.
+//
+// Outputs are written in order while they fit in OutputBudget; one that
+// would go over it is left out (later, smaller ones may still fit), and a
+// warning names what was left out. A tool that can have many outputs keeps
+// within the budget itself and says where the rest are; this is the rule
+// that holds when one does not.
 func (a *Action) SetOutputs(outs []Output) error {
 	if !a.inWorkflow {
 		return nil
@@ -59,17 +91,42 @@ func (a *Action) SetOutputs(outs []Output) error {
 		return fmt.Errorf("writing outputs: GITHUB_OUTPUT is not set")
 	}
 	var b strings.Builder
+	var left []string
+	used := a.outputUsed
 	for _, o := range outs {
 		if !outputName.MatchString(o.Name) {
 			return fmt.Errorf("writing outputs: invalid output name %q", o.Name)
+		}
+		size := UTF16Size(o.Name) + UTF16Size(o.Value)
+		if used+size > OutputBudget {
+			left = append(left, o.Name)
+			continue
 		}
 		delim, err := delimiter(o.Value)
 		if err != nil {
 			return err
 		}
+		used += size
 		fmt.Fprintf(&b, "%s<<%s\n%s\n%s\n", o.Name, delim, o.Value, delim)
 	}
-	return a.fileCommand("output", strings.TrimSuffix(b.String(), "\n"))
+	if b.Len() > 0 {
+		if err := a.fileCommand("output", strings.TrimSuffix(b.String(), "\n")); err != nil {
+			return err
+		}
+	}
+	a.outputUsed = used
+	if len(left) > 0 {
+		a.Warningf("left out %d of %d outputs, which would take this step's outputs over the 1 MB GitHub keeps: %s", len(left), len(outs), names(left, 10))
+	}
+	return nil
+}
+
+// names lists the first max names, then how many more there are.
+func names(all []string, max int) string {
+	if len(all) <= max {
+		return strings.Join(all, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(all[:max], ", "), len(all)-max)
 }
 
 func delimiter(value string) (string, error) {
@@ -88,11 +145,32 @@ func delimiter(value string) (string, error) {
 
 // AddSummary appends Markdown to the job summary (GITHUB_STEP_SUMMARY).
 // Outside a workflow it does nothing: the terminal gets the plain result.
+//
+// Markdown that would take the step's summary over SummaryBudget is cut at
+// the last whole line that fits, with a line in the summary and a warning
+// that say how much was left out.
 func (a *Action) AddSummary(markdown string) error {
-	if !a.inWorkflow || a.getenv("GITHUB_STEP_SUMMARY") == "" || markdown == "" {
+	path := a.getenv("GITHUB_STEP_SUMMARY")
+	if !a.inWorkflow || path == "" || markdown == "" {
 		return nil
 	}
-	return a.fileCommand("step-summary", markdown)
+	used := 0
+	if info, err := os.Stat(path); err == nil {
+		used = int(info.Size())
+	}
+	room := SummaryBudget - used - 1 // the line end the file command adds
+	if len(markdown) <= room {
+		return a.fileCommand("step-summary", markdown)
+	}
+	note := fmt.Sprintf("\n\n*%d bytes of this summary are left out: GitHub shows at most 1 MiB of summary per step.*\n", len(markdown))
+	cut := strings.LastIndexByte(markdown[:max(room-len(note), 0)], '\n')
+	if cut < 0 {
+		a.Warningf("left out the job summary (%d bytes): this step's summary has no room left of the 1 MiB GitHub shows", len(markdown))
+		return nil
+	}
+	note = fmt.Sprintf("\n\n*%d bytes of this summary are left out: GitHub shows at most 1 MiB of summary per step.*\n", len(markdown)-cut)
+	a.Warningf("cut the job summary after %d of its %d bytes: GitHub shows at most 1 MiB of summary per step", cut, len(markdown))
+	return a.fileCommand("step-summary", markdown[:cut]+note)
 }
 
 // fileCommand turns the panic go-githubactions raises on a write failure into

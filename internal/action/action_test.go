@@ -2,6 +2,7 @@ package action_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -206,5 +207,117 @@ func TestCommandsReadsTheLogAsTheRunnerDoes(t *testing.T) {
 	want := []string{"::warning::a", "##[error]b", "::notice::c"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("Commands = %q, want %q", got, want)
+	}
+}
+
+// TestSetOutputsKeepsWithinBudget: outputs that would take a step over
+// OutputBudget (as GitHub counts, in UTF-16) are left out, the ones that fit
+// are written whole, and a warning names what was left out.
+func TestSetOutputsKeepsWithinBudget(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, nil)
+	var stdout bytes.Buffer
+	a := action.New(&stdout, &bytes.Buffer{}, w.Getenv)
+	// "é" is one UTF-16 unit (2 bytes), "😀" two (4 bytes); "big" alone
+	// takes 6 + 600,000 bytes.
+	big := strings.Repeat("é", 300_000)
+	outs := []action.Output{
+		{Name: "first", Value: "1"},
+		{Name: "big", Value: big},
+		{Name: "too-big", Value: strings.Repeat("😀", 100_000)}, // 400,014 bytes: over by 14 + the rest
+		{Name: "small", Value: "2"},
+	}
+	for i := range 12 {
+		outs = append(outs, action.Output{Name: fmt.Sprintf("huge%d", i), Value: big})
+	}
+	if err := a.SetOutputs(outs); err != nil {
+		t.Fatal(err)
+	}
+	got := w.Outputs(t)
+	if len(got) != 3 || got["first"] != "1" || got["big"] != big || got["small"] != "2" {
+		t.Errorf("outputs %d: first=%q small=%q big intact: %t", len(got), got["first"], got["small"], got["big"] == big)
+	}
+	size := 0
+	for k, v := range got {
+		size += action.UTF16Size(k) + action.UTF16Size(v)
+	}
+	if size > action.OutputBudget {
+		t.Errorf("outputs take %d bytes, over the budget of %d", size, action.OutputBudget)
+	}
+	want := "::warning::left out 13 of 16 outputs, which would take this step's outputs over the 1 MB GitHub keeps: too-big, huge0, huge1, huge2, huge3, huge4, huge5, huge6, huge7, huge8 and 3 more\n"
+	if stdout.String() != want {
+		t.Errorf("stdout %q\nwant %q", stdout.String(), want)
+	}
+
+	// The budget is the step's: a second call has only what is left.
+	stdout.Reset()
+	if err := a.SetOutputs([]action.Output{{Name: "late", Value: strings.Repeat("x", 200_000)}, {Name: "tiny", Value: "t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Outputs(t); got["tiny"] != "t" || got["late"] != "" {
+		t.Errorf("second call: tiny=%q, late of %d bytes", got["tiny"], len(got["late"]))
+	}
+	if !strings.Contains(stdout.String(), "left out 1 of 2 outputs") || !strings.Contains(stdout.String(), ": late\n") {
+		t.Errorf("second call: stdout %q", stdout.String())
+	}
+}
+
+func TestUTF16Size(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]int{"": 0, "abc": 6, "é": 2, "€": 2, "😀": 4, "a😀b": 8} {
+		if got := action.UTF16Size(s); got != want {
+			t.Errorf("UTF16Size(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+// TestAddSummaryKeepsWithinBudget: a summary that would go over
+// SummaryBudget is cut at a line end, says so in the summary and in a
+// warning, and the step's summary stays within the budget.
+func TestAddSummaryKeepsWithinBudget(t *testing.T) {
+	t.Parallel()
+	w := actiontest.NewWorkflow(t, nil)
+	var stdout bytes.Buffer
+	a := action.New(&stdout, &bytes.Buffer{}, w.Getenv)
+	if err := a.AddSummary("### Findings\n"); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("| id | severity |\n| --- | --- |\n")
+	for i := 0; b.Len() < 2*action.SummaryBudget; i++ {
+		fmt.Fprintf(&b, "| CVE-2026-%06d | HIGH |\n", i)
+	}
+	table := b.String()
+	if err := a.AddSummary(table); err != nil {
+		t.Fatal(err)
+	}
+	got := w.SummaryText(t)
+	if len(got) > action.SummaryBudget {
+		t.Errorf("summary of %d bytes, over the budget of %d", len(got), action.SummaryBudget)
+	}
+	if len(got) < action.SummaryBudget-200 {
+		t.Errorf("summary of %d bytes: cut more than needed", len(got))
+	}
+	body, note, ok := strings.Cut(got, "\n\n*")
+	if !ok || !strings.HasPrefix(body, "### Findings\n\n| id | severity |\n") || !strings.HasSuffix(body, "| HIGH |") {
+		t.Fatalf("summary not cut at a line end:\n...%s", got[max(0, len(got)-300):])
+	}
+	left := len(table) - (len(body) - len("### Findings\n\n"))
+	wantNote := fmt.Sprintf("%d bytes of this summary are left out: GitHub shows at most 1 MiB of summary per step.*\n\n", left)
+	if note != wantNote {
+		t.Errorf("note %q, want %q", note, wantNote)
+	}
+	if !strings.HasPrefix(stdout.String(), "::warning::cut the job summary after ") || !strings.Contains(stdout.String(), "GitHub shows at most 1 MiB of summary per step") {
+		t.Errorf("stdout %q", stdout.String())
+	}
+
+	// Nearly full: a later summary that has no line that fits is left out
+	// whole, with a warning.
+	stdout.Reset()
+	if err := a.AddSummary(strings.Repeat("x", 999) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if w.SummaryText(t) != got || !strings.Contains(stdout.String(), "left out the job summary (1000 bytes)") {
+		t.Errorf("a summary added to a full one: stdout %q", stdout.String())
 	}
 }

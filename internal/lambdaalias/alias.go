@@ -70,14 +70,14 @@ func (a Alias) PrimaryShare() float64 {
 	return 1 - sum
 }
 
-// String describes the routing: "version 7", or "version 7 (90%), 8 (10%)".
+// String describes the routing: "version 7", or "90% on 7, 10% on 8".
 func (a Alias) String() string {
 	if !a.Routed() {
 		return "version " + a.Version
 	}
-	parts := []string{fmt.Sprintf("version %s (%s)", a.Version, Percent(a.PrimaryShare()))}
+	parts := []string{fmt.Sprintf("%s on %s", Percent(a.PrimaryShare()), a.Version)}
 	for _, v := range slices.Sorted(maps.Keys(a.Weights)) {
-		parts = append(parts, fmt.Sprintf("%s (%s)", v, Percent(a.Weights[v])))
+		parts = append(parts, fmt.Sprintf("%s on %s", Percent(a.Weights[v]), v))
 	}
 	return strings.Join(parts, ", ")
 }

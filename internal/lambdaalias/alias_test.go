@@ -97,7 +97,7 @@ func TestGetUpdateAndRevision(t *testing.T) {
 	if got, _ := l.Alias("fn", "live"); aws.ToString(got.FunctionVersion) != "1" || got.RoutingConfig.AdditionalVersionWeights[v2] != 0.25 {
 		t.Errorf("alias = %+v", got)
 	}
-	if moved.String() != "version 1 (75%), 2 (25%)" || moved.RevisionID == a.RevisionID {
+	if moved.String() != "75% on 1, 25% on 2" || moved.RevisionID == a.RevisionID {
 		t.Errorf("moved = %s (revision %s, was %s)", moved, moved.RevisionID, a.RevisionID)
 	}
 

@@ -18,8 +18,10 @@ func BenchmarkAllAtOnceOverhead(b *testing.B) {
 	const delay = 3 * time.Second
 	w := newWorld(b)
 	w.lambda.UpdateDuration = delay
+	w.lambda.Now = nil // real time: what is measured
 	w.lambda.SetHandler("fn", okHandler)
 	deps := w.deps()
+	deps.Lambda = w.lambda
 	deps.Log = nil
 	deps.Timing = DefaultTiming()
 	var total, worst time.Duration
@@ -27,11 +29,9 @@ func BenchmarkAllAtOnceOverhead(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cfg := &Config{Function: "fn", Alias: "live", ImageURI: images[i%2], PayloadArg: `{"amount": 1}`, ExpectStatus: 200}
-		if err := cfg.Validate(); err != nil {
-			b.Fatal(err)
-		}
+		p := validate(b, cfg)
 		start := time.Now()
-		res, err := Run(context.Background(), cfg, deps)
+		res, err := Run(context.Background(), p, deps)
 		took := time.Since(start)
 		if err != nil || !res.Changed {
 			b.Fatalf("deploy %d: %v (changed %v)", i, err, res.Changed)

@@ -5,24 +5,30 @@
 // overwritten), waits with the SDK waiters, publishes a version, shifts an
 // alias to it all at once, as a canary or linearly, smoke-invokes it and
 // watches CloudWatch alarms between steps, and rolls back on a failed check.
+//
+// The shape every tool has: Command reads the flags into a Config;
+// Config.Validate checks it once, before any call, and returns the Plan;
+// Run(ctx, plan, deps) carries it out and returns a Result (plain data with
+// Outputs, Summary and Text). The AWS clients are the small interfaces in
+// deploy.go. The files read top to bottom by concern: config.go (inputs),
+// deploy.go (the flow), image.go, function.go ($LATEST and versions),
+// traffic.go (the alias and the alarms), smoke.go, env.go, rollback.go,
+// state.go (the previous-state record), describe.go (the plan) and
+// result.go.
 package lambdadeploy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
+	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/cloudwatchclient"
 	"github.com/mlship/mlship/internal/command"
 )
 
@@ -44,7 +50,7 @@ func awsClients(ctx context.Context, region string) (Deps, error) {
 	}
 	return Deps{
 		Lambda:     lambda.NewFromConfig(cfg),
-		CloudWatch: cloudwatch.NewFromConfig(cfg),
+		CloudWatch: cloudwatchclient.New(cfg),
 		ECR:        ecr.NewFromConfig(cfg),
 		SSM:        ssm.NewFromConfig(cfg),
 		Region:     cfg.Region,
@@ -74,11 +80,15 @@ With --alias, traffic moves to the new version all at once, as a canary
 no routing left. A smoke invocation (--payload, checked with --expect-status
 and --expect) runs before the version takes traffic and after each shift,
 and the --alarm alarms are read between steps. When a check fails, the alias
-goes back to the previous version with no routing (without an alias,
-$LATEST gets its previous image and variables back), unless --no-rollback.
+goes back to the previous version with no routing and $LATEST gets its
+previous image and variables back, unless --no-rollback.
 
-The state before the deploy is written as JSON (previous-state-file) before
-anything is changed. --dry-run reads everything and prints the plan.`,
+The image is deployed by the digest ECR reported for it, so a tag moved
+meanwhile changes nothing. Every input and file is checked before the first
+change, and the whole state before the deploy (image, variables, alias and
+routing) is written as JSON (previous-state-file, mode 0600) before it. A
+SIGINT or SIGTERM starts the rollback at once, for at most 2m.
+--dry-run reads everything and prints the plan.`,
 		Examples: `lambda-deploy --function pricing-api --image-uri 123456789012.dkr.ecr.us-east-1.amazonaws.com/pricing:v42 \
     --env ENVIRONMENT=prod --env VERSION=v42 --payload '{"item":"A1"}' --expect-status 200
 lambda-deploy --function credit-model --alias live --repository credit-inference --tag ${GITHUB_RUN_ID} \
@@ -94,25 +104,28 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 			&cli.StringFlag{Name: "tag", Usage: "image `TAG` in --repository"},
 			&cli.StringFlag{Name: "tag-parameter", Usage: "SSM parameter `NAME` holding the tag (or, without --repository, the whole image URI)"},
 			&cli.StringSliceFlag{Name: "env", Usage: "environment variable `KEY=VALUE` to set, merged into the existing ones (repeatable)"},
-			&cli.StringSliceFlag{Name: "secret-env", Usage: "like --env, but the value is masked and never printed (repeatable)"},
+			&cli.StringSliceFlag{Name: "secret-env", Usage: "like --env (`KEY=VALUE`), but the value is masked and never printed (repeatable)"},
 			&cli.StringSliceFlag{Name: "unset", Usage: "environment variable `KEY` to remove (repeatable)"},
-			&cli.StringFlag{Name: "strategy", Value: AllAtOnce, Usage: "how the alias moves: all-at-once, canary or linear"},
-			&cli.Float64Flag{Name: "percent", Usage: "traffic `PERCENT` of the canary, or added at each linear step (default 10)"},
-			&cli.DurationFlag{Name: "interval", Usage: "how long each canary or linear share is held and watched (default 5m canary, 1m linear)"},
-			&cli.DurationFlag{Name: "bake-time", Usage: "how long to keep watching the alarms after the new version takes all traffic (default 0)"},
-			&cli.StringFlag{Name: "payload", Usage: "JSON `EVENT` for the smoke invocation, or @FILE"},
+			&cli.BoolFlag{Name: "replace-env", Usage: "make --env and --secret-env the function's whole environment, removing every other variable (needed when Lambda cannot return the current ones)"},
+			&cli.StringFlag{Name: "strategy", Value: AllAtOnce, Usage: "`STRATEGY` for moving the alias: all-at-once, canary or linear"},
+			&cli.Float64Flag{Name: "percent", Usage: "traffic `PERCENT` of the canary, or added at each linear step (default 10; linear takes at most 100 steps)"},
+			&cli.DurationFlag{Name: "interval", Usage: "how long (`DURATION`) each canary or linear share is held and watched (default 5m canary, 1m linear)"},
+			&cli.DurationFlag{Name: "bake-time", Usage: "how long (`DURATION`) to keep watching the alarms after the new version takes all traffic"},
+			&cli.StringFlag{Name: "payload", Usage: "JSON `EVENT` for the smoke invocation, or @FILE (at most 6 MB)"},
 			&cli.IntFlag{Name: "expect-status", Usage: "the smoke response's statusCode field must be `STATUS` (proxy-integration responses)"},
 			&cli.StringSliceFlag{Name: "expect", Usage: "the smoke response must have `FIELD=VALUE`, FIELD a dotted path (body.x enters a JSON body) and VALUE JSON or text (repeatable)"},
 			&cli.StringSliceFlag{Name: "alarm", Usage: "CloudWatch alarm `NAME` (metric or composite) that must not fire during the deploy (repeatable)"},
 			&cli.BoolFlag{Name: "require-alarms-ok", Usage: "refuse to deploy while an --alarm is already firing (default: report it and go on)"},
 			&cli.BoolFlag{Name: "no-rollback", Usage: "on a failed check, leave the alias and function as they are for inspection"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "read everything and print the plan without changing anything"},
-			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "how long to wait for each Lambda update, including for another one in progress to finish"},
+			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "how long (`DURATION`) to wait for each Lambda update, including for another one in progress to finish (more than 0)"},
 			&cli.StringFlag{Name: "response-file", Usage: "write the smoke response to `PATH` (default: a new file in RUNNER_TEMP or the temporary directory)"},
 			&cli.StringFlag{Name: "state-file", Usage: "write the previous-state JSON to `PATH` (default: a new file in RUNNER_TEMP or the temporary directory)"},
 			awsconfig.RegionFlag(),
 		},
 		Outputs: outs,
+		// A signal starts the rollback, which may take RollbackTimeout.
+		Grace: RollbackTimeout + 30*time.Second,
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
 			cfg := &Config{
 				Function:        c.String("function"),
@@ -124,6 +137,7 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 				EnvArgs:         c.StringSlice("env"),
 				SecretEnvArgs:   c.StringSlice("secret-env"),
 				Unset:           c.StringSlice("unset"),
+				ReplaceEnv:      c.Bool("replace-env"),
 				Strategy:        c.String("strategy"),
 				Percent:         c.Float64("percent"),
 				Interval:        c.Duration("interval"),
@@ -138,6 +152,8 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 				Timeout:         c.Duration("timeout"),
 				ResponseFile:    c.String("response-file"),
 				StateFile:       c.String("state-file"),
+				TempDir:         command.TempDir(rt.Getenv),
+				Region:          c.String("region"),
 			}
 			// Secret values are masked before anything can print them,
 			// even a validation error.
@@ -146,44 +162,16 @@ lambda-deploy --function pricing-api --alias prod --repository pricing --tag-par
 					rt.Mask(v)
 				}
 			}
-			if err := cfg.Validate(); err != nil {
-				return nil, err
-			}
-			deps, err := clients(ctx, c.String("region"))
+			plan, err := cfg.Validate()
 			if err != nil {
 				return nil, err
 			}
-			if err := cfg.CheckRegion(deps.Region); err != nil {
+			deps, err := clients(ctx, plan.Region())
+			if err != nil {
 				return nil, err
 			}
-			// New files of their own, so that two deploys in one job do not
-			// overwrite each other's records.
-			tmp, run := tempDir(rt.Getenv), randomSuffix()
-			if cfg.ResponseFile == "" && cfg.Payload != nil {
-				cfg.ResponseFile = filepath.Join(tmp, "lambda-deploy-"+fileSafe(cfg.funcParts.name)+"-response-"+run+".json")
-			}
-			if cfg.StateFile == "" && !cfg.DryRun {
-				cfg.StateFile = filepath.Join(tmp, "lambda-deploy-"+fileSafe(cfg.funcParts.name)+"-previous-"+run+".json")
-			}
 			deps.Log = rt
-			return Run(ctx, cfg, deps)
+			return Run(ctx, plan, deps)
 		},
 	}
-}
-
-func tempDir(getenv func(string) string) string {
-	if d := getenv("RUNNER_TEMP"); d != "" {
-		return d
-	}
-	return os.TempDir()
-}
-
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
-
-func fileSafe(s string) string { return unsafeChars.ReplaceAllString(s, "_") }
-
-func randomSuffix() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/mlship/mlship/internal/action/actiontest"
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/lambdaalias"
 )
 
 // commandFor returns the command wired to the world's fakes, counting how
@@ -57,7 +58,7 @@ func TestCommandInWorkflow(t *testing.T) {
 	out := wf.Outputs(t)
 	want := map[string]string{
 		"function-arn": "arn:aws:lambda:us-east-1:123456789012:function:fn", "version": "2", "previous-version": "1", "alias": "live",
-		"image-uri": imgV2, "rolled-back": "false",
+		"image-uri": w.byDigest("v2"), "image-tag": "v2", "image-digest": w.digest("v2"), "rolled-back": "false",
 	}
 	for k, v := range want {
 		if out[k] != v {
@@ -69,7 +70,7 @@ func TestCommandInWorkflow(t *testing.T) {
 			t.Errorf("output %s = %q, want a file in RUNNER_TEMP", k, out[k])
 		}
 	}
-	var st PreviousState
+	var st lambdaalias.PreviousState
 	if b, err := os.ReadFile(out["previous-state-file"]); err != nil || json.Unmarshal(b, &st) != nil || st.Alias.FunctionVersion != "1" {
 		t.Errorf("previous state %s: %v %+v", out["previous-state-file"], err, st)
 	}
@@ -94,7 +95,7 @@ func TestCommandInWorkflow(t *testing.T) {
 func TestCommandFailedCheckWritesOutputs(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.lambda.SetHandler("fn", brokenOn(imgV2))
+	w.lambda.SetHandler("fn", brokenOn(w.byDigest("v2")))
 	var built atomic.Int32
 	wf := actiontest.NewStep(t, map[string]string{"function": "fn", "alias": "live", "image-uri": imgV2, "payload": "{}"})
 	if code := wf.Run(commandFor(w, &built)); code != exitcode.Failed {
@@ -159,11 +160,11 @@ func TestBadInputExits2BeforeAnyCall(t *testing.T) {
 		want string // in the one error line
 	}{
 		{"no function", []string{"--image-uri", imgV2}, "function"},
-		{"malformed image uri", []string{"--function", "fn", "--image-uri", "docker.io/library/app:v2"}, "image-uri: \"docker.io/library/app:v2\" is not an ECR image URI"},
+		{"malformed image uri", []string{"--function", "fn", "--image-uri", "docker.io/library/app:v2"}, `--image-uri "docker.io/library/app:v2": is not in an ECR private registry`},
 		{"image without tag", []string{"--function", "fn", "--image-uri", registry + "/app"}, "image-uri"},
 		{"bad digest", []string{"--function", "fn", "--image-uri", registry + "/app@sha256:abc"}, "image-uri"},
 		{"two images", []string{"--function", "fn", "--image-uri", imgV2, "--tag", "v2", "--repository", "app"}, "exactly one of"},
-		{"tag without repository", []string{"--function", "fn", "--tag", "v2"}, "repository: required with --tag"},
+		{"tag without repository", []string{"--function", "fn", "--tag", "v2"}, `--tag "v2": needs --repository`},
 		{"bad repository", []string{"--function", "fn", "--repository", "App!", "--tag", "v2"}, "repository"},
 		{"bad tag", []string{"--function", "fn", "--repository", "app", "--tag", "-v2"}, "tag"},
 		{"image in another region", []string{"--function", "arn:aws:lambda:eu-west-1:123456789012:function:fn", "--image-uri", imgV2}, "Lambda only takes images from its own region"},
@@ -171,26 +172,40 @@ func TestBadInputExits2BeforeAnyCall(t *testing.T) {
 		{"bad function", []string{"--function", "my function", "--image-uri", imgV2}, "function"},
 		{"alias $LATEST", []string{"--function", "fn", "--alias", "$LATEST", "--image-uri", imgV2}, "alias"},
 		{"numeric alias", []string{"--function", "fn", "--alias", "12", "--image-uri", imgV2}, "alias"},
-		{"unknown strategy", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "blue-green"}, `strategy: "blue-green" is not one of`},
-		{"canary without alias", []string{"--function", "fn", "--image-uri", imgV2, "--strategy", "canary"}, "alias: required with --strategy canary"},
+		{"unknown strategy", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "blue-green"}, `--strategy "blue-green": not one of all-at-once, canary, linear`},
+		{"canary without alias", []string{"--function", "fn", "--image-uri", imgV2, "--strategy", "canary"}, `--strategy "canary": needs --alias`},
 		{"percent 0 or less", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "canary", "--percent", "-5"}, "percent"},
-		{"percent 100", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "linear", "--percent", "100"}, "percent: must be more than 0 and less than 100"},
+		{"percent 100", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "linear", "--percent", "100"}, `--percent "100": must be more than 0 and less than 100`},
 		{"percent with all-at-once", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--percent", "10"}, "only used with --strategy canary or linear"},
 		{"negative interval", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "linear", "--interval", "-1m"}, "interval"},
 		{"bad duration", []string{"--function", "fn", "--image-uri", imgV2, "--timeout", "soon"}, "timeout"},
-		{"payload not JSON", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "{amount: 1}"}, "payload: not valid JSON"},
-		{"payload file not JSON", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "@" + payload}, "payload: not valid JSON"},
-		{"payload file missing", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "@/nonexistent/e.json"}, "payload: reading"},
-		{"expect without payload", []string{"--function", "fn", "--image-uri", imgV2, "--expect", "ok=true"}, "payload: required"},
+		{"payload not JSON", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "{amount: 1}"}, `--payload "{amount: 1}": not valid JSON`},
+		{"payload file not JSON", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "@" + payload}, `--payload "@` + payload + `": not valid JSON`},
+		{"payload file missing", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "@/nonexistent/e.json"}, `--payload "@/nonexistent/e.json": reading /nonexistent/e.json: no such file`},
+		{"expect without payload", []string{"--function", "fn", "--image-uri", imgV2, "--expect", "ok=true"}, `--expect "ok=true": needs --payload`},
 		{"bad expect", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "{}", "--expect", "ok"}, "expect"},
-		{"env not KEY=VALUE", []string{"--function", "fn", "--image-uri", imgV2, "--env", "STAGE"}, `env: "STAGE" is not KEY=VALUE`},
+		{"env not KEY=VALUE", []string{"--function", "fn", "--image-uri", imgV2, "--env", "STAGE"}, `--env "STAGE": not KEY=VALUE`},
 		{"reserved env", []string{"--function", "fn", "--image-uri", imgV2, "--env", "AWS_REGION=x"}, "reserved by Lambda"},
 		{"env key too short", []string{"--function", "fn", "--image-uri", imgV2, "--env", "X=1"}, "not a valid variable name"},
-		{"env set and unset", []string{"--function", "fn", "--image-uri", imgV2, "--env", "STAGE=a", "--unset", "STAGE"}, "unset: STAGE is also set"},
+		{"env set and unset", []string{"--function", "fn", "--image-uri", imgV2, "--env", "STAGE=a", "--unset", "STAGE"}, `--unset "STAGE": also set by --env`},
 		{"env twice", []string{"--function", "fn", "--image-uri", imgV2, "--env", "STAGE=a", "--secret-env", "STAGE=b"}, "given twice"},
-		{"secret not KEY=VALUE", []string{"--function", "fn", "--image-uri", imgV2, "--secret-env", "hunter2"}, `secret-env: "***" is not KEY=VALUE`},
+		{"secret not KEY=VALUE", []string{"--function", "fn", "--image-uri", imgV2, "--secret-env", "hunter2"}, `--secret-env "***": not KEY=VALUE`},
 		{"env too big", []string{"--function", "fn", "--image-uri", imgV2, "--env", "BIG=" + strings.Repeat("x", 5000)}, "4 KB"},
 		{"require-alarms-ok without alarm", []string{"--function", "fn", "--image-uri", imgV2, "--require-alarms-ok"}, "needs at least one --alarm"},
+		{"payload without end", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "@/dev/zero"}, `--payload "@/dev/zero": more than 6291456 bytes; Lambda takes at most 6 MB`},
+		{"linear of a billion steps", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "linear", "--percent", "0.0000001"},
+			`--percent "0.0000001": --strategy linear at 0.0000001% takes 999999999 steps; at most 100 are allowed`},
+		{"linear of 199 steps", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "linear", "--percent", "0.5"}, "at most 100 are allowed"},
+		{"canary below Lambda's precision", []string{"--function", "fn", "--alias", "live", "--image-uri", imgV2, "--strategy", "canary", "--percent", "0.00001"}, `--percent "0.00001": less than Lambda's smallest weight`},
+		{"timeout 0", []string{"--function", "fn", "--image-uri", imgV2, "--timeout", "0s"}, `--timeout "0s": must be more than 0`},
+		{"negative timeout", []string{"--function", "fn", "--image-uri", imgV2, "--timeout", "-1m"}, `--timeout "-1m0s": must be more than 0`},
+		{"response file a directory", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "{}", "--response-file", os.TempDir()}, `--response-file "` + os.TempDir() + `": is a directory`},
+		{"state file a directory", []string{"--function", "fn", "--image-uri", imgV2, "--state-file", os.TempDir()}, `--state-file "` + os.TempDir() + `": is a directory`},
+		{"state file in no directory", []string{"--function", "fn", "--image-uri", imgV2, "--state-file", "/nonexistent/prev.json"}, `--state-file "/nonexistent/prev.json": directory /nonexistent does not exist`},
+		{"state and response in one file", []string{"--function", "fn", "--image-uri", imgV2, "--payload", "{}", "--state-file", payload, "--response-file", payload}, "the same file as --state-file"},
+		{"replace-env with unset", []string{"--function", "fn", "--image-uri", imgV2, "--replace-env", "--unset", "STAGE"}, `--unset "STAGE": not used with --replace-env`},
+		{"alarm on two lines", []string{"--function", "fn", "--image-uri", imgV2, "--alarm", "a\n::error::x"}, `--alarm "a\n::error::x": not an alarm name`},
+		{"bad region", []string{"--function", "fn", "--image-uri", imgV2, "--region", "us-east-1; rm -rf /"}, `--region "us-east-1; rm -rf /": not an AWS region name`},
 		{"positional argument", []string{"--function", "fn", "--image-uri", imgV2, "extra"}, "unexpected argument"},
 		{"unknown flag", []string{"--function", "fn", "--image-uri", imgV2, "--canary", "10"}, "canary"},
 	}
@@ -234,16 +249,17 @@ func TestStepsValidation(t *testing.T) {
 	if err := CheckSteps([]Step{{Weight: 0.1}, {Weight: 0.9}, {Weight: 1}}); err != nil {
 		t.Error(err)
 	}
-	cfg := &Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Linear, Percent: 33}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := validate(t, &Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Linear, Percent: 33})
 	var ws []float64
-	for _, s := range cfg.Steps {
+	for _, s := range cfg.steps {
 		ws = append(ws, s.Weight)
 	}
 	if len(ws) != 4 || ws[0] != 0.33 || ws[1] != 0.66 || ws[2] != 0.99 || ws[3] != 1 {
 		t.Errorf("linear 33%% weights = %v", ws)
+	}
+	// The most steps a linear shift may take: 1% at a time.
+	if p := validate(t, &Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Linear, Percent: 1}); len(p.steps) != MaxLinearSteps || p.steps[98].Weight != 0.99 {
+		t.Errorf("linear 1%%: %d steps", len(p.steps))
 	}
 }
 
@@ -273,10 +289,7 @@ func TestCheckResponse(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := &Config{Function: "fn", ImageURI: imgV2, PayloadArg: "{}", ExpectStatus: tc.status, ExpectArgs: tc.expect}
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
+			cfg := validate(t, &Config{Function: "fn", ImageURI: imgV2, PayloadArg: "{}", ExpectStatus: tc.status, ExpectArgs: tc.expect})
 			out := invokeOutput(tc.payload, tc.funcErr)
 			problems := strings.Join(checkResponse(out, cfg), "; ")
 			if tc.want == "" && problems != "" || !strings.Contains(problems, tc.want) {

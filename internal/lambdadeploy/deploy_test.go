@@ -3,6 +3,7 @@ package lambdadeploy
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/lambdaalias"
 	"github.com/mlship/mlship/internal/lambdafake"
 )
 
@@ -43,7 +45,7 @@ func TestAllAtOnce(t *testing.T) {
 	}
 	want := map[string]string{
 		"function-arn": "arn:aws:lambda:us-east-1:123456789012:function:fn", "version": "2", "previous-version": "1",
-		"alias": "live", "image-uri": imgV2, "code-sha256": strings.TrimPrefix(w.digest("v2"), "sha256:"), "rolled-back": "false",
+		"alias": "live", "image-uri": w.byDigest("v2"), "image-tag": "v2", "code-sha256": strings.TrimPrefix(w.digest("v2"), "sha256:"), "rolled-back": "false",
 		"smoke-response-file": cfg.ResponseFile, "previous-state-file": cfg.StateFile,
 	}
 	for _, o := range res.Outputs() {
@@ -57,13 +59,14 @@ func TestAllAtOnce(t *testing.T) {
 	if b, _ := os.ReadFile(cfg.ResponseFile); !json.Valid(b) {
 		t.Errorf("response file holds %q", b)
 	}
-	var st PreviousState
+	var st lambdaalias.PreviousState
 	b, err := os.ReadFile(cfg.StateFile)
 	if err != nil || json.Unmarshal(b, &st) != nil {
 		t.Fatalf("state file: %v %s", err, b)
 	}
-	if st.Schema != StateSchema || st.Alias == nil || st.Alias.FunctionVersion != "1" || !st.Alias.Exists || st.Latest.ImageURI != imgV1 ||
-		!slices.Equal(st.Latest.EnvironmentKeys, []string{"MODEL_PATH", "THRESHOLD"}) || st.Deploy.ImageURI != imgV2 {
+	if st.Schema != lambdaalias.StateSchema || st.Alias == nil || st.Alias.FunctionVersion != "1" || !st.Alias.Exists || st.Latest.ImageURI != imgV1 ||
+		!maps.Equal(st.Latest.Environment, lambdaalias.Environment{"MODEL_PATH": "/opt/model", "THRESHOLD": "0.5"}) ||
+		st.Deploy.ImageURI != w.byDigest("v2") || st.Deploy.ImageTag != "v2" {
 		t.Errorf("previous state = %+v", st)
 	}
 	// The flow is code, configuration, publish, alias, and every change
@@ -234,7 +237,7 @@ func TestFailingSmokeTestRollsBack(t *testing.T) {
 	t.Run("before traffic", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		w.lambda.SetHandler("fn", brokenOn(imgV2))
+		w.lambda.SetHandler("fn", brokenOn(w.byDigest("v2")))
 		res, err := w.run(&Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Linear, PayloadArg: `{}`})
 		if exitcode.Of(err) != exitcode.Failed {
 			t.Fatalf("err = %v, want exit 1", err)
@@ -322,11 +325,11 @@ func TestEnvironmentMerge(t *testing.T) {
 	t.Run("nothing removed unless asked", func(t *testing.T) {
 		t.Parallel()
 		cur := map[string]string{"A": "1", "B": "2", "C": "3"}
-		next, d := mergeEnv(cur, []EnvVar{{Key: "A", Value: "1"}, {Key: "D", Value: "4"}}, nil)
+		next, d := mergeEnv(cur, true, []EnvVar{{Key: "A", Value: "1"}, {Key: "D", Value: "4"}}, nil, false)
 		if !reflect.DeepEqual(next, map[string]string{"A": "1", "B": "2", "C": "3", "D": "4"}) || !slices.Equal(d.added, []string{"D"}) || len(d.changed) != 0 || d.kept != 2 {
 			t.Errorf("merge = %v %+v", next, d)
 		}
-		if _, d := mergeEnv(cur, []EnvVar{{Key: "A", Value: "1"}}, nil); d.any() {
+		if _, d := mergeEnv(cur, true, []EnvVar{{Key: "A", Value: "1"}}, nil, false); d.any() {
 			t.Errorf("setting a variable to its value is a change: %+v", d)
 		}
 		if cur["D"] != "" {
@@ -355,7 +358,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 		}
 	}
 	plan := strings.Join(res.Plan, "\n")
-	for _, want := range []string{imgV1 + " -> " + imgV2, "set XX=1, KEY=***", "canary: 10% for 5m0s", "version 1", "fn-errors (ALARM, firing before the deploy)"} {
+	for _, want := range []string{imgV1 + " -> " + w.byDigest("v2") + " (tag v2)", "set XX=1, KEY=***", "canary: 10% for 5m0s", "version 1", "fn-errors (ALARM, firing before the deploy)"} {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan)
 		}
@@ -378,7 +381,7 @@ func TestConcurrentDeploysExactlyOneWins(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			// Both deploys have read the function before either changes it.
-			held := &heldReads{LambdaAPI: w.lambda}
+			held := &heldReads{LambdaAPI: w.deps().Lambda}
 			held.reads.Add(2)
 			images := []string{imgV2, imgV3}
 			if i%2 == 1 {
@@ -392,8 +395,8 @@ func TestConcurrentDeploysExactlyOneWins(t *testing.T) {
 			var wg sync.WaitGroup
 			for j := range 2 {
 				wg.Go(func() {
-					cfg := &Config{Function: "fn", Alias: "live", ImageURI: images[j], EnvArgs: []string{"DEPLOY=" + images[j]}}
-					if err := cfg.Validate(); err != nil {
+					cfg, err := (&Config{Function: "fn", Alias: "live", ImageURI: images[j], EnvArgs: []string{"DEPLOY=" + images[j]}, Timeout: DefaultTimeout}).Validate()
+					if err != nil {
 						t.Error(err)
 						return
 					}
@@ -450,9 +453,12 @@ func TestImageChecks(t *testing.T) {
 	t.Run("missing in ECR", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		_, err := w.run(&Config{Function: "fn", Alias: "live", ImageURI: registry + "/app:v9"})
+		res, err := w.run(&Config{Function: "fn", Alias: "live", ImageURI: registry + "/app:v9"})
 		if exitcode.Of(err) != exitcode.Failed || !strings.Contains(err.Error(), "does not exist in ECR") || len(w.calls()) != 0 {
 			t.Errorf("err = %v, lambda calls %v", err, w.calls())
+		}
+		if res != nil {
+			t.Errorf("a run that changed nothing returned a result: %+v", res)
 		}
 	})
 	t.Run("deleted while the update runs", func(t *testing.T) {
@@ -476,7 +482,7 @@ func TestImageChecks(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
 		res, err := w.run(&Config{Function: "fn", Alias: "live", Repository: "app", Tag: "v3"})
-		if err != nil || res.ImageURI != imgV3 {
+		if err != nil || res.ImageURI != w.byDigest("v3") {
 			t.Fatalf("image %s, err %v", res.ImageURI, err)
 		}
 	})
@@ -485,16 +491,16 @@ func TestImageChecks(t *testing.T) {
 		w := newWorld(t)
 		w.ssm.params["/pricing/image-tag"] = "v2\n"
 		res, err := w.run(&Config{Function: "fn", Alias: "live", Repository: registry + "/app", TagParameter: "/pricing/image-tag"})
-		if err != nil || res.ImageURI != imgV2 || res.Version != "2" {
+		if err != nil || res.ImageURI != w.byDigest("v2") || res.Version != "2" {
 			t.Fatalf("image %s version %s, err %v", res.ImageURI, res.Version, err)
 		}
 		w.ssm.params["/pricing/image-uri"] = imgV3
 		res, err = w.run(&Config{Function: "fn", Alias: "live", TagParameter: "/pricing/image-uri"})
-		if err != nil || res.ImageURI != imgV3 {
+		if err != nil || res.ImageURI != w.byDigest("v3") {
 			t.Fatalf("image %s, err %v", res.ImageURI, err)
 		}
 		_, err = w.run(&Config{Function: "fn", Alias: "live", Repository: "app", TagParameter: "/nope"})
-		if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "/nope does not exist") {
+		if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), `--tag-parameter "/nope": SSM parameter does not exist`) {
 			t.Errorf("missing parameter: %v", err)
 		}
 	})
@@ -520,7 +526,7 @@ func TestNoAliasRollbackRestoresLatest(t *testing.T) {
 	t.Run("restored", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		w.lambda.SetHandler("fn", brokenOn(imgV2))
+		w.lambda.SetHandler("fn", brokenOn(w.byDigest("v2")))
 		res, err := w.run(&Config{Function: "fn", ImageURI: imgV2, EnvArgs: []string{"MODEL_PATH=changed"}, PayloadArg: `{}`})
 		if exitcode.Of(err) != exitcode.Failed || !res.RolledBack {
 			t.Fatalf("err = %v, rolled back %v", err, res.RolledBack)
@@ -578,10 +584,7 @@ func TestNoAliasRollbackRestoresLatest(t *testing.T) {
 			}
 			return nil
 		}
-		cfg := &Config{Function: "fn", ImageURI: imgV2}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
+		cfg := validate(t, &Config{Function: "fn", ImageURI: imgV2})
 		res, err := Run(ctx, cfg, w.deps())
 		if exitcode.Of(err) != exitcode.Incomplete || !res.RolledBack || strings.Contains(err.Error(), "someone else") {
 			t.Fatalf("err = %v, rolled back %v", err, res.RolledBack)
@@ -593,7 +596,7 @@ func TestNoAliasRollbackRestoresLatest(t *testing.T) {
 	t.Run("previous image deleted", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		w.lambda.SetHandler("fn", brokenOn(imgV2))
+		w.lambda.SetHandler("fn", brokenOn(w.byDigest("v2")))
 		w.deleteImage(imgV1)
 		res, err := w.run(&Config{Function: "fn", ImageURI: imgV2, PayloadArg: `{}`})
 		if exitcode.Of(err) != exitcode.Failed || res.RolledBack {
@@ -767,10 +770,7 @@ func TestCancelledMidCanaryRollsBack(t *testing.T) {
 	w := newWorld(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	w.onSleep = func(int, time.Duration) { cancel() }
-	cfg := &Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Canary}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := validate(t, &Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Canary})
 	res, err := Run(ctx, cfg, w.deps())
 	if exitcode.Of(err) != exitcode.Incomplete || !res.RolledBack {
 		t.Fatalf("err = %v, rolled back %v", err, res.RolledBack)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/mlship/mlship/internal/cloudwatchfake"
 	"github.com/mlship/mlship/internal/ecrfake"
+	"github.com/mlship/mlship/internal/ecrref"
+	"github.com/mlship/mlship/internal/lambdaalias"
 	"github.com/mlship/mlship/internal/lambdafake"
 )
 
@@ -29,9 +31,13 @@ const (
 
 // world is a fake AWS account: ECR with images app:v1..v3, a function fn
 // running app:v1 with version 1 published and alias live on it, alarms and
-// SSM parameters.
+// SSM parameters. Lambda runs on a manual clock that each GetFunction (a
+// waiter's poll) and each of the deploy's sleeps move on, so an update of
+// UpdateDuration ends after the same number of polls however loaded the
+// machine is.
 type world struct {
 	t       testing.TB
+	clock   *clock
 	lambda  *lambdafake.Lambda
 	alarms  *cloudwatchfake.Alarms
 	ecr     *ecrfake.Fake
@@ -49,13 +55,14 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{t: t, ecr: ecrfake.New(), alarms: cloudwatchfake.New(), ssm: &fakeSSM{params: map[string]string{}},
-		log: &testLog{t: t}, deleted: map[string]bool{}}
+		log: &testLog{t: t}, deleted: map[string]bool{}, clock: &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	for i, tag := range []string{"v1", "v2", "v3"} {
 		if _, err := w.ecr.AddImage("app", manifest(i), tag); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w.lambda = lambdafake.New()
+	w.lambda.Now = w.clock.Now
 	w.lambda.UpdateDuration = 20 * time.Millisecond
 	w.lambda.ResolveImage = w.resolve
 	w.lambda.AddFunction(lambdafake.FunctionSpec{Name: "fn", ImageURI: imgV1, Env: map[string]string{"MODEL_PATH": "/opt/model", "THRESHOLD": "0.5"}})
@@ -84,7 +91,7 @@ func (w *world) resolve(uri string) (string, bool) {
 	if gone {
 		return "", false
 	}
-	ref, err := ParseImageURI(uri)
+	ref, err := ecrref.ParseImage(uri)
 	if err != nil {
 		return "", false
 	}
@@ -118,7 +125,7 @@ func (w *world) deleteImage(uri string) {
 	defer w.mu.Unlock()
 	w.deleted[uri] = true
 	if ok {
-		ref, _ := ParseImageURI(uri)
+		ref, _ := ecrref.ParseImage(uri)
 		w.deleted[registry+"/"+ref.Repository+"@"+digest] = true
 	}
 }
@@ -131,7 +138,11 @@ func (w *world) digest(tag string) string {
 	return d
 }
 
+// byDigest is the URI of app:tag by its digest, as lambda-deploy deploys it.
+func (w *world) byDigest(tag string) string { return registry + "/app@" + w.digest(tag) }
+
 func (w *world) sleep(ctx context.Context, d time.Duration) error {
+	w.clock.Advance(d)
 	w.mu.Lock()
 	w.slept = append(w.slept, d)
 	n := len(w.slept)
@@ -151,11 +162,14 @@ func (w *world) sleeps() []time.Duration {
 
 func (w *world) deps() Deps {
 	return Deps{
-		Lambda: w.lambda, CloudWatch: w.alarms, ECR: w.ecr, SSM: w.ssm, Region: "us-east-1", Log: w.log,
+		Lambda: &ticking{LambdaAPI: w.lambda, clock: w.clock, step: 10 * time.Millisecond}, CloudWatch: w.alarms, ECR: w.ecr, SSM: w.ssm, Region: "us-east-1", Log: w.log,
 		Timing: Timing{
-			PollMin: time.Millisecond, PollMax: 5 * time.Millisecond,
-			ConflictMin: time.Millisecond, ConflictMax: 5 * time.Millisecond,
-			AlarmEvery: 30 * time.Second, Sleep: w.sleep,
+			Timing: lambdaalias.Timing{
+				PollMin: time.Millisecond, PollMax: 5 * time.Millisecond,
+				ConflictMin: time.Millisecond, ConflictMax: 5 * time.Millisecond,
+				Sleep: w.sleep, Now: w.clock.Now,
+			},
+			AlarmEvery: 30 * time.Second,
 		},
 	}
 }
@@ -163,10 +177,43 @@ func (w *world) deps() Deps {
 // run validates cfg and deploys it.
 func (w *world) run(cfg *Config) (*Result, error) {
 	w.t.Helper()
-	if err := cfg.Validate(); err != nil {
-		w.t.Fatalf("validate: %v", err)
+	return Run(context.Background(), validate(w.t, cfg), w.deps())
+}
+
+// validate checks cfg as the command does, with the --timeout default
+// the command line gives when none is set.
+func validate(t testing.TB, cfg *Config) *Plan {
+	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
 	}
-	return Run(context.Background(), cfg, w.deps())
+	p, err := cfg.Validate()
+	if err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	return p
+}
+
+// clock is a manual clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// ticking moves the clock on by step at every GetFunction: each poll of a
+// waiter takes that long in the fake's time.
+type ticking struct {
+	LambdaAPI
+	clock *clock
+	step  time.Duration
+}
+
+func (k *ticking) GetFunction(ctx context.Context, in *lambda.GetFunctionInput, opts ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error) {
+	k.clock.Advance(k.step)
+	return k.LambdaAPI.GetFunction(ctx, in, opts...)
 }
 
 func (w *world) alias() (version string, weights map[string]float64) {

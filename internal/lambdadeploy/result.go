@@ -8,13 +8,15 @@ import (
 	"github.com/mlship/mlship/internal/action"
 )
 
-// Result is what a deploy did (or, in a dry run, would do).
+// Result is what a deploy did (or, in a dry run, would do). Its JSON
+// (--json) is camelCase, as every tool's.
 type Result struct {
 	Function          string   `json:"function"`
 	FunctionARN       string   `json:"functionArn"`
 	Alias             string   `json:"alias,omitempty"`
 	Strategy          string   `json:"strategy"`
-	ImageURI          string   `json:"imageUri"`
+	ImageURI          string   `json:"imageUri"` // by digest: what Lambda was given
+	ImageTag          string   `json:"imageTag,omitempty"`
 	ImageDigest       string   `json:"imageDigest"`
 	Version           string   `json:"version"`
 	PreviousVersion   string   `json:"previousVersion"`
@@ -39,11 +41,13 @@ var outputSpecs = []struct{ name, desc string }{
 	{"version", "The version the alias now points at: the one published (empty in a dry run)."},
 	{"previous-version", "The version the alias pointed at before the deploy (empty without an alias, or when it did not exist)."},
 	{"alias", "The alias that was moved (empty without one)."},
-	{"image-uri", "The image deployed."},
+	{"image-uri", "The image deployed, by digest (<repository URI>@sha256:...): what Lambda was given."},
 	{"code-sha256", "CodeSha256 of the published version (the image manifest digest)."},
 	{"rolled-back", "true when a failed check rolled the deploy back."},
 	{"smoke-response", "The smoke invocation's response, compacted and cut to 256 bytes (empty without --payload)."},
 	{"smoke-response-file", "Path of a file with the whole smoke response (empty without --payload)."},
+	{"image-tag", "The tag the image was checked under (empty when it was given by digest)."},
+	{"image-digest", "The image's digest, sha256:..."},
 	{"previous-state-file", "Path of a JSON record of the function and alias before the deploy, for restoring them (empty in a dry run)."},
 }
 
@@ -55,6 +59,8 @@ func (r *Result) Outputs() []action.Output {
 		"previous-version":    r.PreviousVersion,
 		"alias":               r.Alias,
 		"image-uri":           r.ImageURI,
+		"image-tag":           r.ImageTag,
+		"image-digest":        r.ImageDigest,
 		"code-sha256":         r.CodeSha256,
 		"rolled-back":         strconv.FormatBool(r.RolledBack),
 		"smoke-response":      r.SmokeResponse,
@@ -68,11 +74,11 @@ func (r *Result) Outputs() []action.Output {
 	return outs
 }
 
-// Text is the terminal form: the plan of a dry run, else what happened,
-// then the outputs.
+// Text is the terminal form: the plan of a dry run (printed here only, not
+// logged as well), then the outputs.
 func (r *Result) Text() string {
 	var b strings.Builder
-	if r.DryRun {
+	if r.DryRun && len(r.Plan) > 0 {
 		b.WriteString("dry run, nothing changed; the plan:\n")
 		for _, l := range r.Plan {
 			fmt.Fprintf(&b, "  %s\n", l)

@@ -91,10 +91,7 @@ func TestRealClientRetries(t *testing.T) {
 			w := newWorld(t)
 			deps := w.deps()
 			deps.Lambda = client
-			run := &Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Canary, DryRun: true}
-			if err := run.Validate(); err != nil {
-				t.Fatal(err)
-			}
+			run := validate(t, &Config{Function: "fn", Alias: "live", ImageURI: imgV2, Strategy: Canary, DryRun: true})
 			res, err := Run(context.Background(), run, deps)
 			if got := exitcode.Of(err); got != tc.wantCode {
 				t.Fatalf("exit %d (%v), want %d", got, err, tc.wantCode)

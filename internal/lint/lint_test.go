@@ -2,6 +2,7 @@ package lint
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,8 +24,46 @@ func TestRepository(t *testing.T) {
 			t.Errorf("did not lint %s (linted %q)", want, rep.Files)
 		}
 	}
+}
+
+// needShellcheck skips a test that needs shellcheck where it is missing,
+// saying so; in CI, which installs it (.ci/run), a missing shellcheck fails.
+func needShellcheck(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("shellcheck is not on PATH, and CI must run this test (.ci/run installs shellcheck)")
+		}
+		t.Skip("SKIPPED, not passed: shellcheck is not on PATH, so the run: scripts are not checked (apt-get install shellcheck)")
+	}
+}
+
+// TestRepositoryShellcheck: with shellcheck on PATH, the run: scripts of
+// the workflows and actions are checked with it too, and a script it finds
+// fault with is a problem.
+func TestRepositoryShellcheck(t *testing.T) {
+	needShellcheck(t)
+	t.Parallel()
+	rep, err := Repository(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !rep.Shellcheck {
-		t.Log("shellcheck is not on PATH: run: scripts were not checked with it")
+		t.Fatal("shellcheck is on PATH but the run: scripts were not checked with it")
+	}
+	for _, p := range rep.Problems {
+		t.Errorf("actionlint: %s", p)
+	}
+
+	bad := strings.Replace(goodAction, `run: '"$MLSHIP_BIN"'`, `run: $MLSHIP_BIN $INPUT_POLICY`, 1)
+	rep, err = Repository(writeRepo(t, map[string]string{actionFile: bad, workflowFile: goodWorkflow}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rep.Problems, func(p Problem) bool {
+		return p.File == actionFile && p.Kind == "shellcheck" && strings.Contains(p.Message, "SC2086")
+	}) {
+		t.Errorf("shellcheck did not report the unquoted variables in %s: %v", actionFile, rep.Problems)
 	}
 }
 

@@ -3,9 +3,13 @@ package metricsexport
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlship/mlship/internal/action"
+	"github.com/mlship/mlship/internal/action/actiontest"
 )
 
 // metricsFile is n metrics in format, nested two levels for JSON and YAML.
@@ -104,4 +108,30 @@ func BenchmarkUpload(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkWorkflowStep100k runs the tool as a workflow step on 100,000
+// metrics and reports what it writes for the runner: the outputs stay
+// within GitHub's 1 MB per job, the summary within its 1 MiB per step.
+func BenchmarkWorkflowStep100k(b *testing.B) {
+	dir := b.TempDir()
+	file := filepath.Join(dir, "metrics.env")
+	if err := os.WriteFile(file, metricsFile(FormatEnv, 100_000), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var outBytes, summaryBytes int64
+	for b.Loop() {
+		w := actiontest.NewStep(b, map[string]string{"file": file})
+		if code := w.Run(Command()); code != 0 {
+			b.Fatalf("exit %d: %s", code, &w.Stdout)
+		}
+		out, _ := os.Stat(w.OutputFile)
+		sum, _ := os.Stat(w.Summary)
+		outBytes, summaryBytes = out.Size(), sum.Size()
+	}
+	if outBytes > action.OutputBudget || summaryBytes > action.SummaryBudget {
+		b.Errorf("wrote %d bytes of outputs and %d of summary", outBytes, summaryBytes)
+	}
+	b.ReportMetric(float64(outBytes), "output-bytes")
+	b.ReportMetric(float64(summaryBytes), "summary-bytes")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
@@ -112,7 +113,7 @@ func batches(namespace string, data []cwtypes.MetricDatum) [][]cwtypes.MetricDat
 
 // putMetrics sends data in batches, one request after another, and stops at
 // the first that fails; the result counts only what CloudWatch accepted.
-func putMetrics(ctx context.Context, client CloudWatchAPI, namespace string, data []cwtypes.MetricDatum, log Logger) (put, requests int, err error) {
+func putMetrics(ctx context.Context, client CloudWatchAPI, namespace string, data []cwtypes.MetricDatum, log action.Logger) (put, requests int, err error) {
 	for _, b := range batches(namespace, data) {
 		_, err := client.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String(namespace), MetricData: b})
 		if err != nil {

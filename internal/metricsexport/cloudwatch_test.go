@@ -218,11 +218,12 @@ func TestMetricData(t *testing.T) {
 	t.Parallel()
 	ms := mustParse(t, "m.env", "latency_ms=12\nACCURACY=0.9\nMODEL=credit\nsize_bytes=1024\n")
 	c := Config{Files: []string{"m.env"}, Namespace: "N", Dimensions: []string{"Model=credit"}, Units: []string{"*_ms=milliseconds", "*_bytes=Bytes", "latency*=Seconds"}}
-	if err := c.Validate(); err != nil {
+	p, err := c.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	data, skipped, err := metricData(ms, c.dims, c.units, at)
+	data, skipped, err := metricData(ms, p.dims, p.units, at)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,11 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/cloudwatchclient"
 	"github.com/mlship/mlship/internal/command"
 )
 
@@ -42,7 +42,7 @@ func awsClients(ctx context.Context, cfg *Config) (Deps, error) {
 // configuration.
 func ClientsFrom(awsCfg aws.Config, pathStyle bool) Deps {
 	s := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	return Deps{S3: s, Presigner: s3.NewPresignClient(s), CloudWatch: cloudwatch.NewFromConfig(awsCfg)}
+	return Deps{S3: s, Presigner: s3.NewPresignClient(s), CloudWatch: cloudwatchclient.New(awsCfg)}
 }
 
 func newCommand(clients clientsFunc) *command.Command {
@@ -53,6 +53,8 @@ func newCommand(clients clientsFunc) *command.Command {
 dots) and writes every metric as a step output with its value exactly as
 written, plus "metrics" (one JSON object, numbers as numbers) and
 "metrics-file" (the same JSON in a file, ready to be policy-gate's input).
+Outputs carry at most 1000 metrics (the first, or those --output-metrics
+names); the metrics file always has them all.
 
 Optionally uploads report files to S3 (same file, same key; URLs plain or
 presigned), puts the numeric metrics to CloudWatch in batches within the
@@ -77,6 +79,7 @@ metrics-export --file metrics.yaml --cloudwatch-namespace MLModels \
 			&cli.StringSliceFlag{Name: "include", Usage: "keep only metrics whose name matches `PATTERN` (* and ?; repeatable)"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "drop metrics whose name matches `PATTERN` (* and ?; repeatable)"},
 			&cli.StringSliceFlag{Name: "rename", Usage: "rename a metric, `OLD=NEW` (repeatable); other options use the new name"},
+			&cli.StringSliceFlag{Name: "output-metrics", Usage: "give step outputs only to metrics whose name matches `PATTERN` (* and ?; repeatable; default the first 1000)"},
 			&cli.StringFlag{Name: "output-file", Usage: "write the metrics JSON to `PATH` (default: a new file in RUNNER_TEMP or the temporary directory)"},
 			&cli.StringFlag{Name: "baseline", Usage: "baseline metrics `FILE` to compare with (format by extension)"},
 			&cli.StringSliceFlag{Name: "compare", Usage: "judge a metric against the baseline: `NAME:higher|lower[:TOLERANCE]`, tolerance absolute (0.01) or relative (2%); NAME may use * and ? (repeatable)"},
@@ -92,13 +95,14 @@ metrics-export --file metrics.yaml --cloudwatch-namespace MLModels \
 			awsconfig.RegionFlag(),
 		},
 		Outputs: []command.OutputSpec{
-			{Name: "metrics", Description: "all metrics as one JSON object (numbers as numbers)"},
+			{Name: "metrics", Description: "the metrics that have outputs (all, up to 1000) as one JSON object (numbers as numbers)"},
 			{Name: "metrics-file", Description: "path of a file holding the metrics JSON"},
 			{Name: "report-urls", Description: "JSON array of the uploaded reports' URLs"},
 			{Name: "report-url", Description: "URL of the first uploaded report"},
 			{Name: "deltas", Description: "JSON object of metric name to current minus baseline"},
 			{Name: "regressed", Description: "true when a metric regressed against the baseline"},
 			{Name: "regressions", Description: "JSON array of the names of the metrics that regressed"},
+			{Name: "metrics-omitted", Description: "how many metrics have no output and are only in the metrics file (0 unless over 1000 or --output-metrics)"},
 		},
 		DynamicOutputs: true,
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
@@ -108,8 +112,9 @@ metrics-export --file metrics.yaml --cloudwatch-namespace MLModels \
 				Include:          c.StringSlice("include"),
 				Exclude:          c.StringSlice("exclude"),
 				Rename:           c.StringSlice("rename"),
+				OutputMetrics:    c.StringSlice("output-metrics"),
 				OutputFile:       c.String("output-file"),
-				RunnerTemp:       rt.Getenv("RUNNER_TEMP"),
+				TempDir:          command.TempDir(rt.Getenv),
 				Baseline:         c.String("baseline"),
 				Compare:          c.StringSlice("compare"),
 				FailOnRegression: c.Bool("fail-on-regression"),
@@ -123,7 +128,8 @@ metrics-export --file metrics.yaml --cloudwatch-namespace MLModels \
 				Units:            c.StringSlice("unit"),
 				Region:           c.String("region"),
 			}
-			if err := cfg.Validate(); err != nil {
+			plan, err := cfg.Validate()
+			if err != nil {
 				return nil, err
 			}
 			deps, err := clients(ctx, &cfg)
@@ -131,11 +137,7 @@ metrics-export --file metrics.yaml --cloudwatch-namespace MLModels \
 				return nil, err
 			}
 			deps.Log = rt
-			res, err := Run(ctx, cfg, deps)
-			if res == nil {
-				return nil, err
-			}
-			return res, err
+			return Run(ctx, plan, deps)
 		},
 	}
 }

@@ -43,6 +43,7 @@ func TestMainWorkflow(t *testing.T) {
 		"deltas":                        `{"ACCURACY":0.01,"fairnessScoreEqualOpportunity":-1.5}`,
 		"regressed":                     "false",
 		"regressions":                   "[]",
+		"metrics-omitted":               "0",
 	}
 	for k, v := range want {
 		if out[k] != v {
@@ -136,19 +137,22 @@ func TestMainBadInput(t *testing.T) {
 		want string
 	}{
 		{"malformed line", []string{"--file", p("bad.env")}, p("bad.env") + `:2: expected KEY=VALUE, found "this line is wrong"`},
-		{"missing file", []string{"--file", p("nope.env")}, p("nope.env") + ": no such file or directory"},
-		{"glob without match", []string{"--file", p("*.yaml")}, p("*.yaml") + ": no file matches"},
+		{"missing file", []string{"--file", p("nope.env")}, `--file "` + p("nope.env") + `": no such file or directory`},
+		{"glob without match", []string{"--file", p("*.yaml")}, `--file "` + p("*.yaml") + `": no file matches`},
+		{"directory", []string{"--file", dir}, `--file "` + dir + `": is a directory, not a metrics file`},
 		{"empty set", []string{"--file", p("empty.env")}, "no metrics in " + p("empty.env")},
 		{"all excluded", []string{"--file", p("good.env"), "--exclude", "*"}, "no metrics left in " + p("good.env") + " after --include/--exclude"},
 		{"not a number", []string{"--file", p("text.env"), "--baseline", p("base.env"), "--compare", "ACCURACY:higher"}, p("text.env") + `:1: ACCURACY: "high" is not a number (--compare ACCURACY)`},
 		{"case clash", []string{"--file", p("clash.json")}, p("clash.json") + ":1: metric accuracy and ACCURACY (" + p("clash.json") + ":1) both become output accuracy"},
 		{"fixed output name", []string{"--file", p("fixed.env")}, p("fixed.env") + ":1: metric regressed would overwrite the regressed output; rename it with --rename regressed=NEW"},
-		{"rename of nothing", []string{"--file", p("good.env"), "--rename", "F1=f1"}, "--rename F1=f1: no metric named F1"},
+		{"rename of nothing", []string{"--file", p("good.env"), "--rename", "F1=f1"}, `--rename "F1=f1": no metric named F1`},
 		{"no file", nil, "--file is required (or INPUT_FILE)"},
 		{"unknown flag", []string{"--file", p("good.env"), "--bucekt", "x"}, "--bucekt: no such option (see --help)"},
 		{"argument", []string{"--file", p("good.env"), "extra"}, `unexpected argument "extra": every input is an option (see --help)`},
 		{"upload without bucket", []string{"--file", p("good.env"), "--upload", p("r.html")}, "--upload needs --bucket"},
-		{"missing baseline", []string{"--file", p("good.env"), "--baseline", p("nope.json")}, p("nope.json") + ": no such file or directory"},
+		{"missing baseline", []string{"--file", p("good.env"), "--baseline", p("nope.json")}, `--baseline "` + p("nope.json") + `": no such file or directory`},
+		{"output metric of nothing", []string{"--file", p("good.env"), "--output-metrics", "F1"}, `--output-metrics "F1": no metric matches`},
+		{"several problems", []string{"--file", p("good.env"), "--format", "toml", "--presign", "soon"}, `2 problems: --format "toml": want auto, env, json or yaml; --presign "soon": want a duration such as 1h, 12h or 7d`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,7 @@ func Compare(current, baseline []Metric, rules []Rule) (cmps []Comparison, missi
 	}
 	for _, r := range rules {
 		if !slices.ContainsFunc(current, func(m Metric) bool { return matchName(r.Pattern, m.Name) }) {
-			return nil, nil, exitcode.BadInputf("--compare %s: no metric matches %q", r.Pattern, r.Pattern)
+			return nil, nil, exitcode.BadInputf("--compare %q: no metric matches %s", r.given, r.Pattern)
 		}
 	}
 	for i := range current {

@@ -134,7 +134,7 @@ func TestCompareBadInput(t *testing.T) {
 	}{
 		{"current not a number", "acc=high\n", "acc=0.9\n", "acc:higher", `cur.env:1: acc: "high" is not a number (--compare acc)`},
 		{"baseline not a number", "acc=0.9\n", "x=1\nacc=n/a\n", "acc:higher", `base.env:2: acc: "n/a" is not a number (baseline for --compare acc)`},
-		{"rule matches nothing", "acc=0.9\n", "acc=0.9\n", "auc:higher", `--compare auc: no metric matches "auc"`},
+		{"rule matches nothing", "acc=0.9\n", "acc=0.9\n", "auc:higher", `--compare "auc:higher": no metric matches auc`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
@@ -23,10 +25,17 @@ type Config struct {
 	Exclude []string // name patterns to drop
 	Rename  []string // OLD=NEW
 
+	// OutputMetrics are name patterns of the metrics that get step outputs
+	// of their own (and a place in the "metrics" output); empty for the
+	// first MaxMetricOutputs.
+	OutputMetrics []string
+
 	// OutputFile is where the metrics JSON is written; empty means a new
-	// file in RunnerTemp (or the system's temporary directory).
+	// file in TempDir.
 	OutputFile string
-	RunnerTemp string
+	// TempDir is command.TempDir of the run's environment; empty means that
+	// of the process.
+	TempDir string
 
 	Baseline         string   // baseline metrics file
 	Compare          []string // NAME:higher|lower[:TOLERANCE]
@@ -43,8 +52,12 @@ type Config struct {
 	Units      []string // PATTERN=Unit
 
 	Region string
+}
 
-	// Parsed by Validate.
+// Plan is a Config that Validate checked, with its options parsed: what Run
+// takes. Only Validate makes one.
+type Plan struct {
+	cfg        Config
 	renames    []rename
 	rules      []Rule
 	dims       []cwtypes.Dimension
@@ -52,7 +65,7 @@ type Config struct {
 	presignFor time.Duration
 }
 
-type rename struct{ from, to string }
+type rename struct{ given, from, to string }
 
 type unitRule struct {
 	pattern string
@@ -66,6 +79,7 @@ type Rule struct {
 	Higher    bool     // higher is better; else lower is better
 	Tolerance *big.Rat // absolute, or percent when Relative
 	Relative  bool
+	given     string // the rule as given
 	text      string // the tolerance as given
 }
 
@@ -88,18 +102,23 @@ var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 // NeedsAWS reports whether the run calls AWS.
 func (c *Config) NeedsAWS() bool { return len(c.Upload) > 0 || c.Namespace != "" }
 
-// Validate checks every option before anything is read or sent. Each
-// problem is bad input (exit 2) naming the option.
-func (c *Config) Validate() error {
-	var errs []error
+// Validate checks every option before anything is read or sent and returns
+// the plan Run carries out. Every problem is bad input (exit 2) naming the
+// option; all of them are reported at once.
+func (c Config) Validate() (*Plan, error) {
+	var errs problems
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.TempDir == "" {
+		c.TempDir = command.TempDir(os.Getenv)
+	}
+	p := &Plan{cfg: c}
 
 	if len(c.Files) == 0 {
 		bad("--file: no metrics file given")
 	}
 	for _, f := range c.Files {
 		if strings.TrimSpace(f) == "" {
-			bad("--file: empty file name")
+			bad("--file %q: no file name", f)
 		}
 	}
 	switch c.Format {
@@ -107,13 +126,17 @@ func (c *Config) Validate() error {
 	default:
 		bad("--format %q: want auto, env, json or yaml", c.Format)
 	}
-	for _, p := range append(slices.Clone(c.Include), c.Exclude...) {
-		if p == "" {
-			bad("--include/--exclude: empty pattern")
+	for _, opt := range []struct {
+		flag     string
+		patterns []string
+	}{{"include", c.Include}, {"exclude", c.Exclude}, {"output-metrics", c.OutputMetrics}} {
+		for _, pat := range opt.patterns {
+			if strings.TrimSpace(pat) == "" {
+				bad("--%s %q: no pattern", opt.flag, pat)
+			}
 		}
 	}
 
-	c.renames = nil
 	seen := map[string]bool{}
 	for _, r := range c.Rename {
 		from, to, ok := strings.Cut(r, "=")
@@ -126,17 +149,16 @@ func (c *Config) Validate() error {
 			bad("--rename %q: %s is renamed twice", r, from)
 		}
 		seen[from] = true
-		c.renames = append(c.renames, rename{from, to})
+		p.renames = append(p.renames, rename{r, from, to})
 	}
 
-	c.rules = nil
 	for _, s := range c.Compare {
 		r, err := ParseRule(s)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		c.rules = append(c.rules, r)
+		p.rules = append(p.rules, r)
 	}
 	if c.Baseline == "" {
 		if len(c.Compare) > 0 {
@@ -158,14 +180,13 @@ func (c *Config) Validate() error {
 		}
 		for _, u := range c.Upload {
 			if strings.TrimSpace(u) == "" {
-				bad("--upload: empty file name")
+				bad("--upload %q: no file name", u)
 			}
 		}
 	}
 	if strings.Contains(c.Prefix, "..") || strings.ContainsAny(c.Prefix, "\r\n") {
 		bad("--prefix %q: must not hold \"..\" or line breaks", c.Prefix)
 	}
-	c.presignFor = 0
 	if c.Presign != "" {
 		d, err := parseDuration(c.Presign)
 		switch {
@@ -174,10 +195,9 @@ func (c *Config) Validate() error {
 		case d < time.Second || d > MaxPresign:
 			bad("--presign %q: must be between 1s and 7d (the longest SigV4 allows)", c.Presign)
 		}
-		c.presignFor = d
+		p.presignFor = d
 	}
 
-	c.dims, c.units = nil, nil
 	if c.Namespace != "" {
 		if err := validNamespace(c.Namespace); err != nil {
 			bad("--cloudwatch-namespace %q: %v", c.Namespace, err)
@@ -209,7 +229,7 @@ func (c *Config) Validate() error {
 			bad("--dimension %q: %s is given twice", d, name)
 		}
 		dimSeen[name] = true
-		c.dims = append(c.dims, cwtypes.Dimension{Name: &name, Value: &value})
+		p.dims = append(p.dims, cwtypes.Dimension{Name: &name, Value: &value})
 	}
 	known := cwtypes.StandardUnit("").Values()
 	for _, u := range c.Units {
@@ -224,13 +244,30 @@ func (c *Config) Validate() error {
 			bad("--unit %q: unknown unit %q (CloudWatch units: Seconds, Milliseconds, Bytes, Percent, Count, None, ...)", u, unit)
 			continue
 		}
-		c.units = append(c.units, unitRule{pattern, known[i]})
+		p.units = append(p.units, unitRule{pattern, known[i]})
 	}
 	if len(errs) > 0 {
-		return exitcode.Wrap(exitcode.BadInput, errors.Join(errs...))
+		return nil, exitcode.Wrap(exitcode.BadInput, errs)
 	}
-	return nil
+	return p, nil
 }
+
+// problems is every problem Validate found, as one line: the problem
+// itself when there is one, else "3 problems: a; b; c".
+type problems []error
+
+func (ps problems) Error() string {
+	if len(ps) == 1 {
+		return ps[0].Error()
+	}
+	msgs := make([]string, len(ps))
+	for i, e := range ps {
+		msgs[i] = e.Error()
+	}
+	return fmt.Sprintf("%d problems: %s", len(ps), strings.Join(msgs, "; "))
+}
+
+func (ps problems) Unwrap() []error { return ps }
 
 // ParseRule reads NAME:higher|lower[:TOLERANCE]. NAME may use * and ?;
 // TOLERANCE is absolute (0.01) or relative to the baseline (2%).
@@ -239,7 +276,7 @@ func ParseRule(s string) (Rule, error) {
 		return Rule{}, exitcode.BadInputf("--compare %q: %s", s, why)
 	}
 	parts := strings.Split(s, ":")
-	var r Rule
+	r := Rule{given: s}
 	dirAt := -1
 	for i := len(parts) - 1; i >= 1 && i >= len(parts)-2; i-- {
 		if d := strings.ToLower(strings.TrimSpace(parts[i])); d == "higher" || d == "lower" {

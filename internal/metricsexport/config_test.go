@@ -56,12 +56,12 @@ func TestValidate(t *testing.T) {
 			return d
 		}()}), "--dimension: 31 given, CloudWatch takes at most 30"},
 		{"unknown unit", ok(Config{Namespace: "N", Units: []string{"*=Furlongs"}}), `--unit "*=Furlongs": unknown unit "Furlongs"`},
-		{"several problems at once", Config{Format: "x", Upload: []string{"r"}}, "--file: no metrics file given\n--format \"x\": want auto, env, json or yaml\n--upload needs --bucket"},
+		{"several problems at once", Config{Format: "x", Upload: []string{"r"}}, `3 problems: --file: no metrics file given; --format "x": want auto, env, json or yaml; --upload needs --bucket`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := tt.cfg.Validate()
+			_, err := tt.cfg.Validate()
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -81,10 +81,11 @@ func TestValidate(t *testing.T) {
 func TestValidateUnitsCanonical(t *testing.T) {
 	t.Parallel()
 	c := Config{Files: []string{"m"}, Namespace: "N", Units: []string{"*_ms=milliseconds", "rate=bytes/second"}}
-	if err := c.Validate(); err != nil {
+	p, err := c.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if c.units[0].unit != "Milliseconds" || c.units[1].unit != "Bytes/Second" {
-		t.Errorf("units %v", c.units)
+	if p.units[0].unit != "Milliseconds" || p.units[1].unit != "Bytes/Second" {
+		t.Errorf("units %v", p.units)
 	}
 }

@@ -27,8 +27,9 @@ type Metric struct {
 	// Original is the name in the file when --rename changed it.
 	Original string `json:"original,omitempty"`
 	// Output is the step output the value is written to: Name, or Name with
-	// every character an output name cannot hold replaced by "_".
-	Output string `json:"output"`
+	// every character an output name cannot hold replaced by "_"; empty for
+	// a metric that gets no output (see MaxMetricOutputs).
+	Output string `json:"output,omitempty"`
 	// Value is the value exactly as written in the file (without the quotes
 	// of a quoted value).
 	Value string `json:"value"`
@@ -173,7 +174,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // fixedOutputs are the outputs every run writes; no metric may take their
 // names.
-var fixedOutputs = []string{"metrics", "metrics-file", "report-urls", "report-url", "deltas", "regressed", "regressions"}
+var fixedOutputs = []string{"metrics", "metrics-file", "report-urls", "report-url", "deltas", "regressed", "regressions", "metrics-omitted"}
 
 // OutputName turns a metric name into a step output name. Output names hold
 // letters, digits, "_", "-" and "."; every other character becomes "_", and

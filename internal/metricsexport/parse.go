@@ -40,13 +40,28 @@ func DetectFormat(path string) string {
 
 // Parse reads the metrics in data, the contents of file, in format (auto
 // detects it from the name). The metrics come in the order they are written.
-// Every error is bad input naming file and line.
+// Every error is bad input naming file and line. A file of more than
+// MaxMetrics metrics, nested more than MaxDepth levels deep or with YAML
+// aliases that stand for more than MaxAliasValues values is an error too,
+// found without reading past the limit.
 func Parse(file string, data []byte, format string) ([]Metric, error) {
+	return parse(file, data, format, MaxMetrics)
+}
+
+// MaxDepth is how deep JSON and YAML metrics may be nested.
+const MaxDepth = 100
+
+// limitError says that a file is over a limit on what it holds.
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string { return e.msg }
+
+func parse(file string, data []byte, format string, max int) ([]Metric, error) {
 	if format == "" || format == FormatAuto {
 		format = DetectFormat(file)
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	p := &parser{file: file}
+	p := &parser{file: file, max: max}
 	var err error
 	switch format {
 	case FormatEnv:
@@ -66,15 +81,28 @@ func Parse(file string, data []byte, format string) ([]Metric, error) {
 
 type parser struct {
 	file  string
+	max   int // the most metrics the file may hold
 	out   []Metric
 	lines []int // offsets of line starts, for JSON
+
+	aliasValues int // YAML nodes reached through aliases
 }
 
 func (p *parser) errorf(line int, format string, args ...any) error {
 	return exitcode.BadInputf("%s:%d: %s", p.file, line, fmt.Sprintf(format, args...))
 }
 
+func (p *parser) tooMany() error {
+	if len(p.out) < p.max {
+		return nil
+	}
+	return &limitError{fmt.Sprintf("more than %d metrics (the limit)", MaxMetrics)}
+}
+
 func (p *parser) add(name, value string, kind Kind, line int) error {
+	if err := p.tooMany(); err != nil {
+		return err
+	}
 	m := Metric{Name: name, Value: value, Kind: kind, File: p.file, Line: line}
 	switch kind {
 	case KindNumber:
@@ -99,7 +127,7 @@ func (p *parser) add(name, value string, kind Kind, line int) error {
 // "export " prefix is allowed, values may be quoted with ' (literal) or "
 // (with \" \\ \n \t \r \$ escapes), and an unquoted value ends at " #".
 func (p *parser) env(data []byte) error {
-	p.out = make([]Metric, 0, bytes.Count(data, []byte{'\n'})+1)
+	p.out = make([]Metric, 0, min(bytes.Count(data, []byte{'\n'})+1, p.max))
 	line := 0
 	for len(data) > 0 {
 		line++
@@ -231,7 +259,7 @@ func (p *parser) json(data []byte) error {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return p.errorf(p.lineAt(dec.InputOffset()), "expected a JSON object of metric names to values")
 	}
-	if err := p.jsonObject(dec, ""); err != nil {
+	if err := p.jsonObject(dec, "", 1); err != nil {
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -240,7 +268,7 @@ func (p *parser) json(data []byte) error {
 	return nil
 }
 
-func (p *parser) jsonObject(dec *json.Decoder, prefix string) error {
+func (p *parser) jsonObject(dec *json.Decoder, prefix string, depth int) error {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -251,7 +279,7 @@ func (p *parser) jsonObject(dec *json.Decoder, prefix string) error {
 		if key == "" {
 			return p.errorf(line, "empty metric name")
 		}
-		if err := p.jsonValue(dec, prefix+key, line); err != nil {
+		if err := p.jsonValue(dec, prefix+key, line, depth); err != nil {
 			return err
 		}
 	}
@@ -262,18 +290,21 @@ func (p *parser) jsonObject(dec *json.Decoder, prefix string) error {
 	return nil
 }
 
-func (p *parser) jsonValue(dec *json.Decoder, name string, line int) error {
+func (p *parser) jsonValue(dec *json.Decoder, name string, line, depth int) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return p.jsonError(dec, err)
 	}
 	switch v := tok.(type) {
 	case json.Delim:
+		if depth >= MaxDepth {
+			return p.errorf(line, "%s: nested more than %d levels deep (the limit)", name, MaxDepth)
+		}
 		if v == '{' {
-			return p.jsonObject(dec, name+".")
+			return p.jsonObject(dec, name+".", depth+1)
 		}
 		for i := 0; dec.More(); i++ {
-			if err := p.jsonValue(dec, name+"."+strconv.Itoa(i), p.lineAt(dec.InputOffset())); err != nil {
+			if err := p.jsonValue(dec, name+"."+strconv.Itoa(i), p.lineAt(dec.InputOffset()), depth+1); err != nil {
 				return err
 			}
 		}
@@ -356,7 +387,7 @@ func (p *parser) yaml(data []byte) error {
 	if root.Kind != yaml.MappingNode {
 		return p.errorf(root.Line, "expected a YAML mapping of metric names to values")
 	}
-	return p.yamlNode(root, "", 0)
+	return p.yamlNode(root, "", 0, false)
 }
 
 func (p *parser) yamlError(err error) error {
@@ -368,12 +399,28 @@ func (p *parser) yamlError(err error) error {
 	return exitcode.BadInputf("%s: invalid YAML: %s", p.file, strings.TrimPrefix(msg, "yaml: "))
 }
 
-func (p *parser) yamlNode(n *yaml.Node, name string, depth int) error {
-	if depth > 100 {
-		return p.errorf(n.Line, "%s: nested too deeply", name)
+// MaxAliasValues is how many values a YAML file's aliases may stand for in
+// all: enough to reuse blocks of metrics, far short of what an alias bomb
+// (nine levels of nine aliases, 387 million values from under 1 KiB) would
+// make.
+const MaxAliasValues = 100_000
+
+// yamlNode reads n as metric name; aliased says that n is reached through
+// an alias.
+func (p *parser) yamlNode(n *yaml.Node, name string, depth int, aliased bool) error {
+	if depth >= MaxDepth {
+		return p.errorf(n.Line, "%s: nested more than %d levels deep (the limit)", name, MaxDepth)
 	}
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
+		aliased = true
+	}
+	// Mappings and sequences count too: an alias bomb of empty ones makes
+	// no metric but would take as long.
+	if aliased {
+		if p.aliasValues++; p.aliasValues > MaxAliasValues {
+			return &limitError{fmt.Sprintf("its YAML aliases stand for more than %d values (the limit)", MaxAliasValues)}
+		}
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -392,14 +439,14 @@ func (p *parser) yamlNode(n *yaml.Node, name string, depth int) error {
 			if k.Value == "" {
 				return p.errorf(k.Line, "empty metric name")
 			}
-			if err := p.yamlNode(v, prefix+k.Value, depth+1); err != nil {
+			if err := p.yamlNode(v, prefix+k.Value, depth+1, aliased); err != nil {
 				return err
 			}
 		}
 		return nil
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			if err := p.yamlNode(c, name+"."+strconv.Itoa(i), depth+1); err != nil {
+			if err := p.yamlNode(c, name+"."+strconv.Itoa(i), depth+1, aliased); err != nil {
 				return err
 			}
 		}
@@ -440,12 +487,18 @@ func (p *parser) yamlScalar(n *yaml.Node, name string) error {
 		if exponentTooLarge(m.jsonText) {
 			return p.errorf(n.Line, "%s: number %s is out of range", name, n.Value)
 		}
+		if err := p.tooMany(); err != nil {
+			return err
+		}
 		p.out = append(p.out, m)
 		return nil
 	case "!!bool":
 		var b bool
 		if err := n.Decode(&b); err != nil {
 			return p.errorf(n.Line, "%s: %v", name, err)
+		}
+		if err := p.tooMany(); err != nil {
+			return err
 		}
 		p.out = append(p.out, Metric{Name: name, Value: n.Value, Kind: KindBool, File: p.file, Line: n.Line, jsonText: strconv.FormatBool(b)})
 		return nil

@@ -12,18 +12,22 @@ import (
 // Result is what a run did: plain data, printed as JSON by --json.
 type Result struct {
 	Metrics     []Metric `json:"metrics"`
-	MetricsFile string   `json:"metrics_file"`
+	MetricsFile string   `json:"metricsFile"`
+	// MetricsOmitted is how many metrics have no step output (their Output
+	// is empty) and are not in the "metrics" output: beyond
+	// MaxMetricOutputs, or not named by --output-metrics.
+	MetricsOmitted int `json:"metricsOmitted"`
 
 	Baseline    string       `json:"baseline,omitempty"`
 	Comparisons []Comparison `json:"comparisons,omitempty"`
 	// NewMetrics are metrics a --compare rule names that the baseline does
 	// not hold.
-	NewMetrics []string `json:"new_metrics,omitempty"`
+	NewMetrics []string `json:"newMetrics,omitempty"`
 	Regressed  bool     `json:"regressed"`
 
 	// Reports lists only files that are in S3 now.
 	Reports    []Report          `json:"reports,omitempty"`
-	CloudWatch *CloudWatchResult `json:"cloudwatch,omitempty"`
+	CloudWatch *CloudWatchResult `json:"cloudWatch,omitempty"`
 	// Failures are the uploads and CloudWatch requests that failed.
 	Failures []string `json:"failures,omitempty"`
 }
@@ -32,9 +36,19 @@ type Result struct {
 // holds them all.
 const SummaryRows = 300
 
-// Outputs are the fixed outputs, then one output per metric with its value
-// as written.
+// Outputs are the fixed outputs, then one output per metric that has one,
+// with its value as written. "metrics" and "deltas" hold the metrics that
+// have outputs; "regressed" and "regressions" judge them all.
 func (r *Result) Outputs() []action.Output {
+	withOutput := r.Metrics
+	if r.MetricsOmitted > 0 {
+		withOutput = make([]Metric, 0, len(r.Metrics)-r.MetricsOmitted)
+		for _, m := range r.Metrics {
+			if m.Output != "" {
+				withOutput = append(withOutput, m)
+			}
+		}
+	}
 	urls := make([]string, 0, len(r.Reports))
 	for _, rep := range r.Reports {
 		urls = append(urls, rep.URL)
@@ -46,29 +60,43 @@ func (r *Result) Outputs() []action.Output {
 	var deltas strings.Builder
 	deltas.WriteByte('{')
 	regressions := []string{}
-	for i, c := range r.Comparisons {
-		if i > 0 {
+	var omitted map[string]bool
+	if r.MetricsOmitted > 0 {
+		omitted = make(map[string]bool, r.MetricsOmitted)
+		for _, m := range r.Metrics {
+			if m.Output == "" {
+				omitted[m.Name] = true
+			}
+		}
+	}
+	n := 0
+	for _, c := range r.Comparisons {
+		if c.Regressed {
+			regressions = append(regressions, c.Name)
+		}
+		if omitted[c.Name] {
+			continue
+		}
+		if n++; n > 1 {
 			deltas.WriteByte(',')
 		}
 		k, _ := json.Marshal(c.Name)
 		deltas.Write(k)
 		deltas.WriteByte(':')
 		deltas.WriteString(c.Delta)
-		if c.Regressed {
-			regressions = append(regressions, c.Name)
-		}
 	}
 	deltas.WriteByte('}')
 	outs := []action.Output{
-		{Name: "metrics", Value: string(metricsJSON(r.Metrics, false))},
+		{Name: "metrics", Value: string(metricsJSON(withOutput, false))},
 		{Name: "metrics-file", Value: r.MetricsFile},
 		{Name: "report-urls", Value: jsonText(urls)},
 		{Name: "report-url", Value: first},
 		{Name: "deltas", Value: deltas.String()},
 		{Name: "regressed", Value: strconv.FormatBool(r.Regressed)},
 		{Name: "regressions", Value: jsonText(regressions)},
+		{Name: "metrics-omitted", Value: strconv.Itoa(r.MetricsOmitted)},
 	}
-	for _, m := range r.Metrics {
+	for _, m := range withOutput {
 		outs = append(outs, action.Output{Name: m.Output, Value: m.Value})
 	}
 	return outs
@@ -118,7 +146,7 @@ func (r *Result) Summary() string {
 			break
 		}
 		name := md(m.Name)
-		if m.Output != m.Name {
+		if m.Output != "" && m.Output != m.Name {
 			name += " (output " + md(m.Output) + ")"
 		}
 		fmt.Fprintf(&b, "| %s | %s |", name, md(m.Value))

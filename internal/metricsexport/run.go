@@ -4,21 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/exitcode"
 )
-
-// Logger reports progress and warnings (action.Action in the tool).
-type Logger interface {
-	Logf(format string, args ...any)
-	Warningf(format string, args ...any)
-}
 
 // Deps are the AWS clients a run uses; they may be nil when the run does
 // not upload or put metrics.
@@ -26,7 +23,7 @@ type Deps struct {
 	S3         S3API
 	Presigner  Presigner
 	CloudWatch CloudWatchAPI
-	Log        Logger
+	Log        action.Logger
 	Now        func() time.Time
 }
 
@@ -42,10 +39,11 @@ func (nopLogger) Warningf(string, ...any) {}
 // retries, Run returns the result of what did succeed with an Incomplete
 // error; a regression with FailOnRegression returns the result with a
 // Failed error.
-func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
+	if p == nil {
+		return nil, exitcode.Incompletef("internal error: Run needs the Plan of Config.Validate")
 	}
+	cfg := p.cfg
 	if deps.Log == nil {
 		deps.Log = nopLogger{}
 	}
@@ -54,11 +52,11 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	}
 	log := deps.Log
 
-	metrics, files, err := readMetrics(cfg.Files, cfg.Format)
+	metrics, files, err := readMetrics("file", cfg.Files, cfg.Format)
 	if err != nil {
 		return nil, err
 	}
-	if err := applyRenames(metrics, cfg.renames, true); err != nil {
+	if err := applyRenames(metrics, p.renames, true); err != nil {
 		return nil, err
 	}
 	metrics = filter(metrics, cfg.Include, cfg.Exclude)
@@ -74,19 +72,24 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	log.Logf("read %d metrics from %s", len(metrics), strings.Join(files, ", "))
 
 	res := &Result{Metrics: metrics}
+	omitted, cut, err := selectOutputs(metrics, cfg.OutputMetrics)
+	if err != nil {
+		return nil, err
+	}
+	res.MetricsOmitted = omitted
 
 	if cfg.Baseline != "" {
-		base, _, err := readMetrics([]string{cfg.Baseline}, FormatAuto)
+		base, _, err := readMetrics("baseline", []string{cfg.Baseline}, FormatAuto)
 		if err != nil {
 			return nil, err
 		}
-		if err := applyRenames(base, cfg.renames, false); err != nil {
+		if err := applyRenames(base, p.renames, false); err != nil {
 			return nil, err
 		}
 		if err := checkDuplicates(base); err != nil {
 			return nil, err
 		}
-		cmps, missing, err := Compare(metrics, base, cfg.rules)
+		cmps, missing, err := Compare(metrics, base, p.rules)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +103,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 
 	var cwData []cwtypes.MetricDatum
 	if cfg.Namespace != "" {
-		data, skipped, err := metricData(metrics, cfg.dims, cfg.units, deps.Now())
+		data, skipped, err := metricData(metrics, p.dims, p.units, deps.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -121,12 +124,16 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if res.MetricsFile, err = writeMetricsFile(cfg, metrics); err != nil {
 		return nil, err
 	}
+	if cut > 0 {
+		log.Warningf("%d of %d metrics have no step output and are not in the metrics output: outputs carry at most %d metrics (GitHub keeps about 1 MB of outputs per job); all are in the metrics file %s, or name the ones you need with --output-metrics",
+			cut, len(metrics), MaxMetricOutputs, res.MetricsFile)
+	}
 
 	// Local work is done; from here on failures are reported beside the
 	// result of what succeeded.
 	var failures []error
 	if len(uploads) > 0 {
-		reports, err := uploadAll(ctx, deps.S3, deps.Presigner, cfg.Bucket, uploads, cfg.presignFor, log)
+		reports, err := uploadAll(ctx, deps.S3, deps.Presigner, cfg.Bucket, uploads, p.presignFor, log)
 		res.Reports = reports
 		if err != nil {
 			failures = append(failures, err)
@@ -173,21 +180,40 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	return res, errors.Join(failures...)
 }
 
-// readMetrics reads every file the arguments name, in order.
-func readMetrics(args []string, format string) ([]Metric, []string, error) {
+// MaxFileSize is the largest metrics or baseline file read; MaxMetrics the
+// most metrics all files together may hold (a YAML alias counting as the
+// values it stands for).
+const (
+	MaxFileSize = 64 << 20
+	MaxMetrics  = 1_000_000
+)
+
+// readMetrics reads every file the arguments of --flag name, in order, each
+// with the size limit before it is parsed.
+func readMetrics(flag string, args []string, format string) ([]Metric, []string, error) {
 	var all []Metric
 	var files []string
 	for _, arg := range args {
+		bad := func(f string, err error) error {
+			if f != arg {
+				err = fmt.Errorf("%s: %w", f, err)
+			}
+			return exitcode.BadInputf("--%s %q: %v", flag, arg, err)
+		}
 		matches, _, err := expand(arg)
 		if err != nil {
-			return nil, nil, exitcode.BadInputf("%s: %v", arg, err)
+			return nil, nil, bad(arg, err)
 		}
 		for _, f := range matches {
-			data, err := os.ReadFile(f)
+			data, err := readLimited(f, MaxFileSize)
 			if err != nil {
-				return nil, nil, exitcode.BadInputf("%s: %v", f, unwrapPathError(err))
+				return nil, nil, bad(f, err)
 			}
-			ms, err := Parse(f, data, format)
+			ms, err := parse(f, data, format, MaxMetrics-len(all))
+			var tooMany *limitError
+			if errors.As(err, &tooMany) {
+				return nil, nil, bad(f, err)
+			}
 			if err != nil {
 				return nil, nil, err
 			}
@@ -196,6 +222,40 @@ func readMetrics(args []string, format string) ([]Metric, []string, error) {
 		}
 	}
 	return all, files, nil
+}
+
+// readLimited reads a file of at most max bytes; a larger one (or an
+// endless one, such as /dev/zero) is an error without reading past max.
+func readLimited(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.IsDir() {
+		return nil, errors.New("is a directory, not a metrics file")
+	} else if err == nil && info.Mode().IsRegular() && info.Size() > max {
+		return nil, fmt.Errorf("%s is larger than the %s limit", sizeText(info.Size()), sizeText(max))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("larger than the %s limit", sizeText(max))
+	}
+	return data, nil
+}
+
+// sizeText is a size for messages: "64 MiB", "70.5 MiB", "900 bytes".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 func unwrapPathError(err error) error {
@@ -218,7 +278,7 @@ func applyRenames(ms []Metric, renames []rename, strict bool) error {
 			}
 		}
 		if !found && strict {
-			return exitcode.BadInputf("--rename %s=%s: no metric named %s", r.from, r.to, r.from)
+			return exitcode.BadInputf("--rename %q: no metric named %s", r.given, r.from)
 		}
 	}
 	return nil
@@ -290,26 +350,60 @@ func checkNames(ms []Metric) error {
 	return nil
 }
 
+// MaxMetricOutputs is how many metrics get a step output of their own and
+// a place in the "metrics" output: GitHub keeps about 1 MB of outputs per
+// job, and 100,000 metrics as outputs are more than 10 MB. The metrics file
+// always holds every metric.
+const MaxMetricOutputs = 1000
+
+// selectOutputs keeps the output names of the metrics that get outputs (the
+// ones a pattern matches, or all; the first MaxMetricOutputs of them) and
+// clears the others'. It returns how many metrics have no output, and how
+// many of those were named (or not filtered) but beyond the limit. A
+// pattern that matches no metric is bad input, as a misspelled name would
+// otherwise leave an output empty unnoticed.
+func selectOutputs(ms []Metric, patterns []string) (omitted, cut int, err error) {
+	for _, pat := range patterns {
+		if !slices.ContainsFunc(ms, func(m Metric) bool { return matchName(pat, m.Name) }) {
+			return 0, 0, exitcode.BadInputf("--output-metrics %q: no metric matches", pat)
+		}
+	}
+	kept := 0
+	for i := range ms {
+		m := &ms[i]
+		named := len(patterns) == 0 || slices.ContainsFunc(patterns, func(pat string) bool { return matchName(pat, m.Name) })
+		switch {
+		case named && kept < MaxMetricOutputs:
+			kept++
+			continue
+		case named:
+			cut++
+		}
+		m.Output = ""
+		omitted++
+	}
+	return omitted, cut, nil
+}
+
 // writeMetricsFile writes the metrics as one JSON object, ready to be a
 // policy's input, and returns its path.
 func writeMetricsFile(cfg Config, ms []Metric) (string, error) {
 	data := append(metricsJSON(ms, true), '\n')
 	if cfg.OutputFile != "" {
+		bad := func(err error) error {
+			return exitcode.BadInputf("--output-file %q: %v", cfg.OutputFile, unwrapPathError(err))
+		}
 		if dir := filepath.Dir(cfg.OutputFile); dir != "." {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return "", exitcode.BadInputf("--output-file %s: %v", cfg.OutputFile, unwrapPathError(err))
+				return "", bad(err)
 			}
 		}
 		if err := os.WriteFile(cfg.OutputFile, data, 0o644); err != nil {
-			return "", exitcode.BadInputf("--output-file %s: %v", cfg.OutputFile, unwrapPathError(err))
+			return "", bad(err)
 		}
 		return cfg.OutputFile, nil
 	}
-	dir := cfg.RunnerTemp
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	f, err := os.CreateTemp(dir, "metrics-*.json")
+	f, err := os.CreateTemp(cfg.TempDir, "metrics-*.json")
 	if err != nil {
 		return "", exitcode.Wrap(exitcode.Incomplete, fmt.Errorf("writing the metrics file: %w", err))
 	}

@@ -23,8 +23,8 @@ func TestRunIncompleteOutweighsRegression(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"m.env": "acc=0.8\nname=x\n", "b.env": "acc=0.9\n", "r.html": "<html>"})
 	deps := srv.deps()
 	deps.CloudWatch = cw
-	res, err := Run(context.Background(), Config{
-		Files: []string{filepath.Join(dir, "m.env")}, RunnerTemp: dir,
+	res, err := run(t, Config{
+		Files: []string{filepath.Join(dir, "m.env")}, TempDir: dir,
 		Baseline: filepath.Join(dir, "b.env"), Compare: []string{"acc:higher"}, FailOnRegression: true,
 		Upload: []string{filepath.Join(dir, "r.html")}, Bucket: "reports",
 		Namespace: "N",
@@ -59,8 +59,8 @@ func TestRunCloudWatchFailure(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"m.json": `{"a": 1, "b": 2}`, "r.html": "<html>"})
 	deps := srv.deps()
 	deps.CloudWatch = cw
-	res, err := Run(context.Background(), Config{
-		Files: []string{filepath.Join(dir, "m.json")}, RunnerTemp: dir,
+	res, err := run(t, Config{
+		Files: []string{filepath.Join(dir, "m.json")}, TempDir: dir,
 		Upload: []string{filepath.Join(dir, "r.html")}, Bucket: "reports", Namespace: "N",
 	}, deps)
 	if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), "putting metrics to CloudWatch namespace N (0 of 2 put): ") {
@@ -69,4 +69,14 @@ func TestRunCloudWatchFailure(t *testing.T) {
 	if len(res.Reports) != 1 || res.CloudWatch.Put != 0 || res.CloudWatch.Requests != 0 {
 		t.Errorf("result %+v %+v", res.Reports, res.CloudWatch)
 	}
+}
+
+// run validates cfg, as the command does, and runs it.
+func run(t *testing.T, cfg Config, deps Deps) (*Result, error) {
+	t.Helper()
+	p, err := cfg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	return Run(context.Background(), p, deps)
 }

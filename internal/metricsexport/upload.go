@@ -24,6 +24,7 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
@@ -56,7 +57,7 @@ type Report struct {
 	Key         string `json:"key"`
 	URI         string `json:"uri"` // s3://bucket/key
 	URL         string `json:"url"` // virtual-hosted or presigned URL
-	ContentType string `json:"content_type"`
+	ContentType string `json:"contentType"`
 	Size        int64  `json:"size"`
 	SHA256      string `json:"sha256"`
 	// Unchanged is true when the object was already there with the same
@@ -108,12 +109,12 @@ func planUploads(args []string, prefix string) ([]uploadFile, error) {
 	for _, arg := range args {
 		matches, base, err := expand(arg)
 		if err != nil {
-			return nil, exitcode.BadInputf("--upload %s: %v", arg, err)
+			return nil, exitcode.BadInputf("--upload %q: %v", arg, err)
 		}
 		for _, m := range matches {
 			info, err := os.Stat(m)
 			if err != nil {
-				return nil, exitcode.BadInputf("--upload %s: %v", arg, err)
+				return nil, exitcode.BadInputf("--upload %q: %v", arg, unwrapPathError(err))
 			}
 			if !info.IsDir() {
 				rel := filepath.Base(m)
@@ -142,7 +143,7 @@ func planUploads(args []string, prefix string) ([]uploadFile, error) {
 				if exitcode.Of(err) == exitcode.BadInput {
 					return nil, err
 				}
-				return nil, exitcode.BadInputf("--upload %s: %v", arg, err)
+				return nil, exitcode.BadInputf("--upload %q: %v", arg, unwrapPathError(err))
 			}
 		}
 	}
@@ -179,16 +180,16 @@ func expand(arg string) (matches []string, base string, err error) {
 func hashFile(p string) (uploadFile, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return uploadFile{}, exitcode.BadInputf("--upload: %v", err)
+		return uploadFile{}, exitcode.BadInputf("--upload %q: %v", p, unwrapPathError(err))
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return uploadFile{}, exitcode.BadInputf("--upload: reading %s: %v", p, err)
+		return uploadFile{}, exitcode.BadInputf("--upload %q: %v", p, unwrapPathError(err))
 	}
 	if n > maxPutSize {
-		return uploadFile{}, exitcode.BadInputf("--upload: %s is larger than 5 GiB", p)
+		return uploadFile{}, exitcode.BadInputf("--upload %q: larger than 5 GiB, the most one upload takes", p)
 	}
 	return uploadFile{path: p, size: n, sha: hex.EncodeToString(h.Sum(nil)), contentType: ContentType(p)}, nil
 }
@@ -242,7 +243,7 @@ func ContentType(p string) string {
 // uploadAll uploads files concurrently. It returns the reports of every
 // file that is in S3 now, in the order of files, and an error for each one
 // that is not; a failed file is never reported.
-func uploadAll(ctx context.Context, client S3API, presigner Presigner, bucket string, files []uploadFile, presignFor time.Duration, log Logger) ([]Report, error) {
+func uploadAll(ctx context.Context, client S3API, presigner Presigner, bucket string, files []uploadFile, presignFor time.Duration, log action.Logger) ([]Report, error) {
 	reports := make([]*Report, len(files))
 	var mu sync.Mutex
 	var errs []error

@@ -311,8 +311,8 @@ func TestPlanUploadsBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"missing file", []string{filepath.Join(dir, "nope.html")}, "--upload " + filepath.Join(dir, "nope.html") + ": no such file or directory"},
-		{"glob without match", []string{filepath.Join(dir, "*.pdf")}, "--upload " + filepath.Join(dir, "*.pdf") + ": no file matches"},
+		{"missing file", []string{filepath.Join(dir, "nope.html")}, `--upload "` + filepath.Join(dir, "nope.html") + `": no such file or directory`},
+		{"glob without match", []string{filepath.Join(dir, "*.pdf")}, `--upload "` + filepath.Join(dir, "*.pdf") + `": no file matches`},
 		{"two files one key", []string{filepath.Join(dir, "a/r.html"), filepath.Join(dir, "b/r.html")}, "--upload: " + filepath.Join(dir, "a/r.html") + " and " + filepath.Join(dir, "b/r.html") + " would both be stored as r.html"},
 		{"bad glob", []string{filepath.Join(dir, "[.html")}, "invalid glob pattern"},
 	}
