@@ -10,7 +10,7 @@
 // beside the repository (or beside one of its parent folders, or named by
 // MLSHIP_KUBE_DIR), with etcd from PATH. It starts the first time a test
 // asks for it and stops when the test binary ends (Run). Without it a
-// test skips, saying what is missing; with MLSHIP_KUBE_REQUIRED=1 (as CI
+// test skips, saying what is missing; with MLSHIP_REQUIRE_KUBE=1 (as CI
 // sets) it fails instead.
 package kubetest
 
@@ -99,14 +99,14 @@ func Run(m *testing.M) int {
 
 // Get returns the control plane, starting it on first use. When the
 // binaries or etcd are not here, t is skipped with what is missing (and
-// fails with MLSHIP_KUBE_REQUIRED=1); when they are but the control plane
+// fails with MLSHIP_REQUIRE_KUBE=1); when they are but the control plane
 // does not start, t fails.
 func Get(t testing.TB) *Cluster {
 	t.Helper()
 	once.Do(func() { cluster, missing, failure = start() })
 	switch {
-	case missing != "" && os.Getenv("MLSHIP_KUBE_REQUIRED") == "1":
-		t.Fatalf("no Kubernetes control plane, and MLSHIP_KUBE_REQUIRED=1: %s", missing)
+	case missing != "" && os.Getenv("MLSHIP_REQUIRE_KUBE") == "1":
+		t.Fatalf("no Kubernetes control plane, and MLSHIP_REQUIRE_KUBE=1: %s", missing)
 	case missing != "":
 		t.Skipf("SKIPPED, not passed: no Kubernetes control plane: %s", missing)
 	case failure != nil:
