@@ -9,11 +9,11 @@ package healthrollback
 import (
 	"context"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/cloudwatchclient"
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/kube"
 )
@@ -45,7 +45,7 @@ func connect(ctx context.Context, cfg *Config) (Deps, error) {
 		if err != nil {
 			return Deps{}, err
 		}
-		d.CloudWatch = cloudwatch.NewFromConfig(awsCfg)
+		d.CloudWatch = cloudwatchclient.New(awsCfg)
 		d.Lambda = lambda.NewFromConfig(awsCfg)
 	}
 	return d, nil

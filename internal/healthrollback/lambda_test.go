@@ -46,7 +46,7 @@ func pricing(t *testing.T) (*lambdafake.Lambda, string) {
 	st := &lambdaalias.PreviousState{
 		FunctionName: "pricing-api", FunctionARN: "arn:aws:lambda:us-east-1:123456789012:function:pricing-api",
 		Alias:  &lambdaalias.AliasState{Name: "live", Exists: true, FunctionVersion: "1"},
-		Deploy: lambdaalias.DeployState{ImageURI: ecr + "v2", ImageDigest: digestOf(out), Strategy: "all-at-once"},
+		Deploy: lambdaalias.DeployState{ImageURI: ecr + "v2", ImageDigest: digestsOf(out)[0], Strategy: "all-at-once"},
 	}
 	path := filepath.Join(t.TempDir(), "previous-state.json")
 	if err := lambdaalias.WriteState(path, st); err != nil {

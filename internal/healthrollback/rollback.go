@@ -235,9 +235,13 @@ func (r *runner) judgedIsLive(ctx context.Context, cur lambdaalias.Alias, st *la
 		if err != nil {
 			return exitcode.Incompletef("reading version %s of %s: %v", v, r.cfg.Function, err)
 		}
-		d := digestOf(out)
-		if d == want {
+		ds := digestsOf(out)
+		if slices.Contains(ds, want) {
 			return nil
+		}
+		d := ""
+		if len(ds) > 0 {
+			d = ds[0]
 		}
 		seen = append(seen, fmt.Sprintf("version %s runs %s", v, cmp.Or(d, "an image of unknown digest")))
 	}
@@ -245,14 +249,24 @@ func (r *runner) judgedIsLive(ctx context.Context, cur lambdaalias.Alias, st *la
 		r.cfg.Alias, r.cfg.Function, want, strings.Join(seen, ", "))}
 }
 
-func digestOf(out *lambda.GetFunctionOutput) string {
-	if out == nil || out.Code == nil {
-		return ""
+// digestsOf are the image digests Lambda reports for a version: of its
+// resolved image URI, of its image URI when that is by digest, and its
+// CodeSha256 (an image's manifest digest). The last "@" counts: an
+// emulator's resolved URI may repeat the digest's prefix.
+func digestsOf(out *lambda.GetFunctionOutput) []string {
+	var ds []string
+	if out == nil {
+		return nil
 	}
-	for _, u := range []*string{out.Code.ResolvedImageUri, out.Code.ImageUri} {
-		if _, d, ok := strings.Cut(aws.ToString(u), "@"); ok {
-			return d
+	if out.Code != nil {
+		for _, u := range []*string{out.Code.ResolvedImageUri, out.Code.ImageUri} {
+			if i := strings.LastIndex(aws.ToString(u), "@"); i >= 0 {
+				ds = append(ds, aws.ToString(u)[i+1:])
+			}
 		}
 	}
-	return ""
+	if out.Configuration != nil && aws.ToString(out.Configuration.CodeSha256) != "" {
+		ds = append(ds, "sha256:"+strings.TrimPrefix(aws.ToString(out.Configuration.CodeSha256), "sha256:"))
+	}
+	return ds
 }
