@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -169,8 +169,7 @@ func NewClient(cfg *rest.Config, namespace, server, userAgent string) (*Client, 
 		// client-go's reflectors log to stderr through klog, e.g. "Failed to
 		// watch ... context canceled" when a finished wait stops its watch;
 		// the tools report what matters themselves.
-		klog.LogToStderr(false)
-		klog.SetOutput(io.Discard)
+		klog.SetSlogLogger(slog.New(slog.DiscardHandler))
 	})
 	cfg = rest.CopyConfig(cfg)
 	// Deprecation warnings from the API server are not the user's concern
