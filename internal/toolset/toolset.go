@@ -12,6 +12,7 @@ import (
 	"github.com/mlship/mlship/internal/imagescan"
 	"github.com/mlship/mlship/internal/lambdadeploy"
 	"github.com/mlship/mlship/internal/metricsexport"
+	"github.com/mlship/mlship/internal/modelstaleness"
 	"github.com/mlship/mlship/internal/policygate"
 )
 
@@ -31,6 +32,7 @@ var All = []Tool{
 	{"lambda-deploy", lambdadeploy.Command},
 	{"eks-rollout", eksrollout.Command},
 	{"health-rollback", healthrollback.Command},
+	{"model-staleness", modelstaleness.Command},
 }
 
 // Names lists the tools' names in the order of All.
