@@ -33,6 +33,7 @@ integration:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 demo: policy-gate metrics-export
 	@mkdir -p bin/demo
