@@ -1,0 +1,525 @@
+package actions
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mlship/mlship/internal/lint"
+)
+
+// The reusable pipelines and the example callers of docs/examples. Both are
+// linted, with this repository's actions and workflows as their own, by
+// internal/lint (TestRepository); the tests here hold them to the rules
+// every pipeline follows.
+
+// pipelines are the reusable workflows, one or more per pipeline of
+// docs/pipelines.md.
+var pipelines = []string{"lambda-model.yml", "eks-model.yml", "lambda-release.yml", "promote-image.yml", "model-monitor.yml"}
+
+// deployTools are the actions that change what serves traffic: a job that
+// runs one runs in a GitHub environment (for approval) and in a
+// concurrency group of that environment.
+var deployTools = []string{"lambda-deploy", "eks-rollout", "health-rollback"}
+
+var (
+	pinned      = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_./-]+)?@[0-9a-f]{40}$`)
+	versionNote = regexp.MustCompile(`^# v[0-9]+\.[0-9]+\.[0-9]+$`)
+	ownAction   = regexp.MustCompile(`^mlship/mlship/actions/([a-z0-9-]+)@v1$`)
+	headerPerms = regexp.MustCompile(`(?m)^#\s+permissions: \{([^}]*)\}$`)
+)
+
+func readYAML(t *testing.T, path string) (*yaml.Node, string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		t.Fatalf("%s: not one YAML document", path)
+	}
+	return doc.Content[0], string(b)
+}
+
+func get(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func pairs(n *yaml.Node) [][2]*yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		out = append(out, [2]*yaml.Node{n.Content[i], n.Content[i+1]})
+	}
+	return out
+}
+
+// items is the content of a sequence node, nil for anything else.
+func items(n *yaml.Node) []*yaml.Node {
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	return n.Content
+}
+
+// header is the comment block a workflow file starts with.
+func header(src string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(src, "\n") {
+		if strings.HasPrefix(l, "name:") || (l == "" && b.Len() == 0) {
+			continue
+		}
+		if !strings.HasPrefix(l, "#") && l != "" {
+			break
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// headerNames are the names listed in the header's section that starts
+// with label ("Inputs", "Secrets:", "Outputs:") and ends before next, in
+// lists such as "AWS: aws-region*, role-to-assume*".
+func headerNames(head, label, next string) []string {
+	i := strings.Index(head, "# "+label)
+	if i < 0 {
+		return nil
+	}
+	section := head[i+len("# "+label):]
+	if j := strings.Index(section, "# "+next); next != "" && j >= 0 {
+		section = section[:j]
+	} else if j := strings.Index(section, "\n#\n"); j >= 0 {
+		section = section[:j]
+	}
+	var names []string
+	for _, line := range strings.Split(section, "\n") {
+		line = strings.TrimPrefix(line, "#")
+		if _, list, ok := strings.Cut(line, ":"); ok && !strings.Contains(line, "(") {
+			line = list
+		}
+		for _, f := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ' ' || r == '.' }) {
+			names = append(names, strings.TrimSuffix(f, "*"))
+		}
+	}
+	return names
+}
+
+// checkPipeline lists how a reusable workflow breaks the rules every
+// pipeline follows.
+func checkPipeline(wf *yaml.Node, src string) []string {
+	var problems []string
+	add := func(line int, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("line %d: ", line)+fmt.Sprintf(format, args...))
+	}
+
+	on := get(wf, "on")
+	call := get(on, "workflow_call")
+	if call == nil || len(on.Content) != 2 {
+		add(on.Line, "on: want workflow_call only")
+	}
+	if p := get(wf, "permissions"); p == nil || p.Kind != yaml.MappingNode || len(p.Content) != 0 {
+		add(wf.Line, "permissions: want {} at the top, and each job's own")
+	}
+
+	// The header names every input, secret and output, and the permissions
+	// a caller must grant; the workflow_call block describes each.
+	head := header(src)
+	if !strings.Contains(head, "Secrets:") || !strings.Contains(head, "Outputs:") || !strings.Contains(head, "Inputs") {
+		add(1, "the header comment has no Inputs, Secrets: and Outputs: lists")
+	}
+	listed := map[string][]string{
+		"inputs":  headerNames(head, "Inputs", "Secrets:"),
+		"secrets": headerNames(head, "Secrets:", "Outputs:"),
+		"outputs": headerNames(head, "Outputs:", ""),
+	}
+	for _, section := range []string{"inputs", "secrets", "outputs"} {
+		for _, kv := range pairs(get(call, section)) {
+			name := kv[0].Value
+			if !slices.Contains(listed[section], name) {
+				add(kv[0].Line, "%s %q is not named in the header comment", strings.TrimSuffix(section, "s"), name)
+			}
+			if d := get(kv[1], "description"); d == nil || strings.TrimSpace(d.Value) == "" {
+				add(kv[0].Line, "%s %q has no description", strings.TrimSuffix(section, "s"), name)
+			}
+		}
+	}
+
+	asked := map[string]string{}
+	for _, kv := range pairs(get(wf, "jobs")) {
+		name, job := kv[0].Value, kv[1]
+		perms := get(job, "permissions")
+		if perms == nil || perms.Kind != yaml.MappingNode {
+			add(kv[0].Line, "job %q: want its own permissions: mapping", name)
+		}
+		for _, p := range pairs(perms) {
+			if asked[p[0].Value] != "write" {
+				asked[p[0].Value] = p[1].Value
+			}
+		}
+		if get(job, "timeout-minutes") == nil {
+			add(kv[0].Line, "job %q: no timeout-minutes", name)
+		}
+
+		usesAWS, deploys := false, false
+		for _, step := range items(get(job, "steps")) {
+			uses := get(step, "uses")
+			if run := get(step, "run"); run != nil && strings.Contains(run.Value, "${{") {
+				add(run.Line, "job %q: a run: script holds an expression; pass it in env:", name)
+			}
+			if uses == nil {
+				continue
+			}
+			if m := ownAction.FindStringSubmatch(uses.Value); m != nil {
+				dry := get(get(step, "with"), "dry-run")
+				if slices.Contains(deployTools, m[1]) && (dry == nil || dry.Value != "true") {
+					deploys = true
+				}
+				continue
+			}
+			if strings.HasPrefix(uses.Value, "mlship/mlship/") {
+				add(uses.Line, "job %q: %s: use this repository's actions at @v1", name, uses.Value)
+				continue
+			}
+			if !pinned.MatchString(uses.Value) || !versionNote.MatchString(uses.LineComment) {
+				add(uses.Line, "job %q: %s %s: pin a third-party action by its full commit SHA, with a # vX.Y.Z comment", name, uses.Value, uses.LineComment)
+			}
+			if strings.HasPrefix(uses.Value, "aws-actions/configure-aws-credentials@") {
+				usesAWS = true
+			}
+		}
+		idToken := get(perms, "id-token")
+		switch {
+		case usesAWS && (idToken == nil || idToken.Value != "write"):
+			add(kv[0].Line, "job %q assumes an AWS role but has no id-token: write", name)
+		case !usesAWS && idToken != nil && idToken.Value != "none":
+			add(kv[0].Line, "job %q does not call AWS but asks for id-token: %s", name, idToken.Value)
+		}
+
+		env, conc := get(job, "environment"), get(job, "concurrency")
+		if deploys && env == nil {
+			add(kv[0].Line, "job %q deploys outside a GitHub environment (no approval can hold it)", name)
+		}
+		if env != nil {
+			group, cancel := get(conc, "group"), get(conc, "cancel-in-progress")
+			envExpr := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(env.Value, "${{"), "}}"))
+			switch {
+			case group == nil:
+				add(kv[0].Line, "job %q runs in an environment without a concurrency group: two deploys could overlap", name)
+			case !strings.Contains(group.Value, envExpr) && !strings.Contains(group.Value, "inputs.environment"):
+				add(group.Line, "job %q: concurrency group %q does not hold the environment (%s)", name, group.Value, env.Value)
+			case cancel == nil || cancel.Value != "false":
+				add(kv[0].Line, "job %q: want cancel-in-progress: false (a cancelled deploy stops halfway)", name)
+			}
+		}
+	}
+
+	// The permissions the header tells callers to grant are what the jobs
+	// ask for.
+	m := headerPerms.FindStringSubmatch(head)
+	if m == nil {
+		add(1, "the header comment shows no caller's permissions: {...}")
+	} else {
+		told := map[string]string{}
+		for _, p := range strings.Split(m[1], ",") {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), ":")
+			told[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+		for _, k := range sortedKeys(asked) {
+			if asked[k] != "none" && told[k] != asked[k] {
+				add(1, "the header's caller permissions give %s: %q, the jobs ask for %q", k, told[k], asked[k])
+			}
+		}
+		for _, k := range sortedKeys(told) {
+			if asked[k] == "" {
+				add(1, "the header's caller permissions give %s, which no job asks for", k)
+			}
+		}
+	}
+	return problems
+}
+
+// TestPipelineWorkflows holds each reusable workflow to the rules: called
+// only (workflow_call), no permissions but each job's own, id-token: write
+// exactly on the jobs that assume an AWS role, deploys in a GitHub
+// environment with a concurrency group of that environment that never
+// cancels a running deploy, third-party actions pinned by commit SHA,
+// expressions never pasted into a script, and a header that names every
+// input, secret and output and the permissions a caller grants.
+func TestPipelineWorkflows(t *testing.T) {
+	t.Parallel()
+	for _, name := range pipelines {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			wf, src := readYAML(t, filepath.Join("..", ".github", "workflows", name))
+			for _, p := range checkPipeline(wf, src) {
+				t.Errorf(".github/workflows/%s: %s", name, p)
+			}
+		})
+	}
+	files, err := filepath.Glob(filepath.Join("..", ".github", "workflows", "*.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		wf, _ := readYAML(t, f)
+		if get(get(wf, "on"), "workflow_call") != nil && !slices.Contains(pipelines, filepath.Base(f)) {
+			t.Errorf("%s is a reusable workflow: add it to the pipelines this test checks", rel(f))
+		}
+	}
+}
+
+// TestCheckPipelineFindsDrift breaks a good pipeline in each way
+// checkPipeline must catch.
+func TestCheckPipelineFindsDrift(t *testing.T) {
+	t.Parallel()
+	good := `name: demo
+
+# A demo pipeline.
+#
+# Inputs: region*, environment
+# Secrets: none.
+# Outputs: version.
+#
+#   jobs:
+#     demo:
+#       permissions: {contents: read, id-token: write}
+
+on:
+  workflow_call:
+    inputs:
+      region:
+        description: the region
+        type: string
+        required: true
+      environment:
+        description: where
+        type: string
+        default: production
+    outputs:
+      version:
+        description: the version
+        value: ${{ jobs.deploy.outputs.version }}
+
+permissions: {}
+
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    timeout-minutes: 10
+    environment: ${{ inputs.environment }}
+    concurrency:
+      group: demo-${{ inputs.environment }}
+      cancel-in-progress: false
+    permissions:
+      contents: read
+      id-token: write
+    outputs:
+      version: ${{ steps.deploy.outputs.version }}
+    steps:
+      - uses: aws-actions/configure-aws-credentials@61815dcd50bd041e203e49132bacad1fd04d2708 # v5.1.1
+        with:
+          aws-region: ${{ inputs.region }}
+      - id: deploy
+        uses: mlship/mlship/actions/lambda-deploy@v1
+        with:
+          function: demo
+      - run: echo "$VERSION"
+        env:
+          VERSION: ${{ steps.deploy.outputs.version }}
+`
+	parse := func(src string) *yaml.Node {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc.Content[0]
+	}
+	if p := checkPipeline(parse(good), good); len(p) != 0 {
+		t.Fatalf("good pipeline reported: %q", p)
+	}
+	tests := []struct{ name, old, new, want string }{
+		{"another trigger", "on:\n  workflow_call:\n", "on:\n  push:\n  workflow_call:\n", "want workflow_call only"},
+		{"workflow-wide permissions", "permissions: {}\n", "permissions: write-all\n", "want {} at the top"},
+		{"job without permissions", "    permissions:\n      contents: read\n      id-token: write\n", "", `job "deploy": want its own permissions`},
+		{"AWS without id-token", "      id-token: write\n", "", `job "deploy" assumes an AWS role but has no id-token: write`},
+		{"id-token without AWS", "      - uses: aws-actions/configure-aws-credentials@61815dcd50bd041e203e49132bacad1fd04d2708 # v5.1.1\n        with:\n          aws-region: ${{ inputs.region }}\n", "", `job "deploy" does not call AWS but asks for id-token`},
+		{"action by tag", "configure-aws-credentials@61815dcd50bd041e203e49132bacad1fd04d2708 # v5.1.1", "configure-aws-credentials@v5", "pin a third-party action by its full commit SHA"},
+		{"SHA without its version", "d2708 # v5.1.1", "d2708", "with a # vX.Y.Z comment"},
+		{"own action by branch", "lambda-deploy@v1", "lambda-deploy@main", "use this repository's actions at @v1"},
+		{"deploy outside an environment", "    environment: ${{ inputs.environment }}\n", "", `job "deploy" deploys outside a GitHub environment`},
+		{"no concurrency", "    concurrency:\n      group: demo-${{ inputs.environment }}\n      cancel-in-progress: false\n", "", "without a concurrency group"},
+		{"group without the environment", "group: demo-${{ inputs.environment }}", "group: demo", "does not hold the environment"},
+		{"cancels a running deploy", "cancel-in-progress: false", "cancel-in-progress: true", "want cancel-in-progress: false"},
+		{"no timeout", "    timeout-minutes: 10\n", "", `job "deploy": no timeout-minutes`},
+		{"expression in a script", `- run: echo "$VERSION"`, `- run: echo "${{ steps.deploy.outputs.version }}"`, "a run: script holds an expression"},
+		{"input not in the header", "# Inputs: region*, environment\n", "# Inputs: region*\n", `input "environment" is not named in the header comment`},
+		{"output not in the header", "# Outputs: version.\n", "# Outputs: none.\n", `output "version" is not named in the header comment`},
+		{"input named only in prose", "# A demo pipeline.\n#\n# Inputs: region*, environment\n", "# A demo pipeline for an environment.\n#\n# Inputs: region*\n", `input "environment" is not named in the header comment`},
+		{"input without description", "        description: where\n", "", `input "environment" has no description`},
+		{"header permissions short", "{contents: read, id-token: write}", "{contents: read}", `give id-token: "", the jobs ask for "write"`},
+		{"header permissions too many", "{contents: read, id-token: write}", "{contents: read, id-token: write, issues: write}", "give issues, which no job asks for"},
+		{"no Secrets list", "# Secrets: none.\n", "", "no Inputs, Secrets: and Outputs: lists"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := strings.Replace(good, tt.old, tt.new, 1)
+			if src == good {
+				t.Fatalf("%q is not in the good pipeline", tt.old)
+			}
+			p := checkPipeline(parse(src), src)
+			if !slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, tt.want) }) {
+				t.Errorf("problems %q, want one containing %q", p, tt.want)
+			}
+		})
+	}
+}
+
+// TestExamplesCallEveryPipeline: docs/examples holds a caller for each
+// reusable workflow, with the triggers docs/pipelines.md describes: a
+// paths: trigger on the notebook, a weekly schedule:, and the retail API's
+// branches mapped to environments.
+func TestExamplesCallEveryPipeline(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("..", "docs", "examples", "*.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 5 {
+		t.Fatalf("docs/examples has %d workflows, want a caller for each of the five pipelines", len(files))
+	}
+	called := map[string]bool{}
+	var notebookPaths, weekly bool
+	callRef := regexp.MustCompile(`^mlship/mlship/\.github/workflows/([a-z-]+\.yml)@v1$`)
+	for _, f := range files {
+		wf, src := readYAML(t, f)
+		if !strings.HasPrefix(src, "# Pipeline ") {
+			t.Errorf("%s: start with a comment saying which pipeline of docs/pipelines.md it is", rel(f))
+		}
+		calls := 0
+		for _, kv := range pairs(get(wf, "jobs")) {
+			if uses := get(kv[1], "uses"); uses != nil {
+				m := callRef.FindStringSubmatch(uses.Value)
+				if m == nil {
+					t.Errorf("%s: job %q uses %q, want mlship/mlship/.github/workflows/<pipeline>@v1", rel(f), kv[0].Value, uses.Value)
+					continue
+				}
+				called[m[1]] = true
+				calls++
+			}
+		}
+		if calls == 0 {
+			t.Errorf("%s calls none of the pipelines", rel(f))
+		}
+		on := get(wf, "on")
+		for _, p := range items(get(get(on, "push"), "paths")) {
+			notebookPaths = notebookPaths || strings.HasSuffix(p.Value, ".ipynb")
+		}
+		for _, s := range items(get(on, "schedule")) {
+			if fields := strings.Fields(get(s, "cron").Value); len(fields) == 5 && fields[4] != "*" && fields[2] == "*" {
+				weekly = true
+			}
+		}
+		if filepath.Base(f) == "retail-api.yml" {
+			branches := get(get(on, "push"), "branches")
+			var got []string
+			for _, b := range items(branches) {
+				got = append(got, b.Value)
+			}
+			env := get(get(get(get(wf, "jobs"), "ship"), "with"), "environment")
+			if !slices.Contains(got, "develop") || !slices.Contains(got, "main") || env == nil ||
+				env.Value != "${{ github.ref_name == 'main' && 'production' || 'staging' }}" {
+				t.Errorf("%s: want pushes to develop and main, and environment main -> production, else (develop) staging; got branches %v, environment %v", rel(f), got, env)
+			}
+		}
+	}
+	for _, p := range pipelines {
+		if !called[p] {
+			t.Errorf("no example in docs/examples calls %s", p)
+		}
+	}
+	if !notebookPaths {
+		t.Error("no example runs on a push that touches the notebook (on.push.paths with a .ipynb)")
+	}
+	if !weekly {
+		t.Error("no example has a weekly schedule: (a cron with a day of the week)")
+	}
+}
+
+// TestWorkflowChecksOnTheRealFiles breaks the repository's own workflows
+// and examples in the ways the checks of internal/lint must catch, so that
+// the examples cannot drift from the workflows they call, nor the
+// workflows from the actions they use.
+func TestWorkflowChecksOnTheRealFiles(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ file, old, new, want string }{
+		{"docs/examples/credit-approval.yml", "      min-accuracy: '0.9'", "      min-acuracy: '0.9'",
+			`input "min-acuracy" is not an input of mlship/mlship/.github/workflows/lambda-model.yml`},
+		{"docs/examples/credit-approval.yml", "      repository: credit/inference\n", "",
+			`mlship/mlship/.github/workflows/lambda-model.yml needs input "repository"`},
+		{"docs/examples/credit-approval.yml", "needs.ship.outputs.healthy", "needs.ship.outputs.health",
+			`mlship/mlship/.github/workflows/lambda-model.yml has no output "health"`},
+		{"docs/examples/credit-approval.yml", "      issues: write # the staleness issue\n", "",
+			`needs "issues: write", but job "ship" grants "issues: none"`},
+		{"docs/examples/retail-api.yml", "      deployment: retail-api\n", "",
+			`mlship/mlship/.github/workflows/eks-model.yml needs input "deployment"`},
+		{"docs/examples/pricing-api.yml", "      ssm-parameter: /pricing/api/image-tag\n      tag:", "      ssm-param: /pricing/api/image-tag\n      tag:",
+			`input "ssm-param" is not an input of mlship/mlship/.github/workflows/lambda-release.yml`},
+		{"docs/examples/model-monitor.yml", "needs.notebook.outputs.age-human", "needs.notebook.outputs.age",
+			`mlship/mlship/.github/workflows/model-monitor.yml has no output "age"`},
+		{".github/workflows/lambda-release.yml", "          ssm-parameter: ${{ inputs.ssm-parameter }}", "          ssm: ${{ inputs.ssm-parameter }}",
+			`input "ssm" is not an input of mlship/mlship/actions/ecr-push`},
+		{".github/workflows/lambda-release.yml", "${{ steps.plan.outputs.image-tag }}", "${{ steps.plan.outputs.tag }}",
+			`mlship/mlship/actions/lambda-deploy has no output "tag"`},
+		{".github/workflows/eks-model.yml", "          path: ${{ inputs.health-path || '/' }}", "          probe-path: ${{ inputs.health-path || '/' }}",
+			`input "probe-path" is not an input of mlship/mlship/actions/health-rollback`},
+		{".github/workflows/model-monitor.yml", "value: ${{ jobs.check.outputs.age-human }}", "value: ${{ jobs.check.outputs.age }}",
+			`output "age-human" reads jobs.check.outputs.age: job "check" has no output "age"`},
+		{".github/workflows/promote-image.yml", "      - name: Policies allow the promotion\n        if: inputs.policy != ''\n        uses: mlship/mlship/actions/policy-gate@v1\n        with:\n          policy: ${{ inputs.policy }}\n",
+			"      - name: Policies allow the promotion\n        if: inputs.policy != ''\n        uses: mlship/mlship/actions/policy-gate@v1\n        with:\n",
+			`mlship/mlship/actions/policy-gate needs input "policy"`},
+	}
+	for _, tt := range tests {
+		src, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(tt.file)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, p, err := lint.Snippet("..", tt.file, src, nil); err != nil || len(p) != 0 {
+			t.Errorf("%s as it is: %v %v", tt.file, p, err)
+			continue
+		}
+		broken := strings.Replace(string(src), tt.old, tt.new, 1)
+		if broken == string(src) {
+			t.Fatalf("%s: %q is not in it", tt.file, tt.old)
+		}
+		kind, p, err := lint.Snippet("..", tt.file, []byte(broken), nil)
+		if err != nil || kind != lint.KindWorkflow {
+			t.Fatalf("%s: %s, %v", tt.file, kind, err)
+		}
+		if !slices.ContainsFunc(p, func(p lint.Problem) bool {
+			return strings.HasPrefix(p.Kind, "mlship-") && strings.Contains(p.Message, tt.want)
+		}) {
+			t.Errorf("%s with %q: problems %v, want one of ours containing %q", tt.file, tt.new, p, tt.want)
+		}
+	}
+}
