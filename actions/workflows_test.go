@@ -418,6 +418,15 @@ func TestExamplesCallEveryPipeline(t *testing.T) {
 		}
 		calls := 0
 		for _, kv := range pairs(get(wf, "jobs")) {
+			for _, step := range items(get(kv[1], "steps")) {
+				uses := get(step, "uses")
+				if uses == nil || ownAction.MatchString(uses.Value) {
+					continue
+				}
+				if !pinned.MatchString(uses.Value) || !versionNote.MatchString(uses.LineComment) {
+					t.Errorf("%s: job %q: %s: pin a third-party action by its full commit SHA, with a # vX.Y.Z comment", rel(f), kv[0].Value, uses.Value)
+				}
+			}
 			if uses := get(kv[1], "uses"); uses != nil {
 				m := callRef.FindStringSubmatch(uses.Value)
 				if m == nil {
