@@ -1,8 +1,10 @@
 package actions
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -531,4 +533,251 @@ func TestWorkflowChecksOnTheRealFiles(t *testing.T) {
 			t.Errorf("%s with %q: problems %v, want one of ours containing %q", tt.file, tt.new, p, tt.want)
 		}
 	}
+}
+
+// stepScript is the run: script of the step of job named name (or, when
+// name is empty, of the one step of the job with a run: script).
+func stepScript(t *testing.T, file, job, name string) string {
+	t.Helper()
+	wf, _ := readYAML(t, filepath.Join("..", ".github", "workflows", file))
+	j := get(get(wf, "jobs"), job)
+	if j == nil {
+		t.Fatalf("%s has no job %q", file, job)
+	}
+	for _, s := range items(get(j, "steps")) {
+		if n := get(s, "name"); n != nil && n.Value == name {
+			run := get(s, "run")
+			if run == nil {
+				t.Fatalf("%s: job %s: step %q has no run:", file, job, name)
+			}
+			if sh := get(s, "shell"); sh == nil || sh.Value != "bash" {
+				t.Fatalf("%s: job %s: step %q: want shell: bash", file, job, name)
+			}
+			return run.Value
+		}
+	}
+	t.Fatalf("%s: job %s has no step %q", file, job, name)
+	return ""
+}
+
+type scriptRun struct {
+	code    int
+	stdout  string
+	outputs string // what it wrote to GITHUB_OUTPUT
+}
+
+// runScript runs a step's script as the runner runs a shell: bash step
+// (bash --noprofile --norc -eo pipefail), with env and a GITHUB_OUTPUT file.
+func runScript(t *testing.T, script string, env map[string]string, path string) scriptRun {
+	t.Helper()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "output")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "step.sh")
+	if err := os.WriteFile(f, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", f)
+	cmd.Env = []string{"GITHUB_OUTPUT=" + out, "RUNNER_TEMP=" + dir, "PATH=" + path}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	code := 0
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		code = exit.ExitCode()
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scriptRun{code: code, stdout: stdout.String(), outputs: string(b)}
+}
+
+// TestWorkflowScripts runs the shell steps of the pipelines, which are
+// logic of their own (thresholds, tag and digest checks, the build's
+// arguments), the way the runner does, and checks what they do with good
+// and with bad input.
+func TestWorkflowScripts(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("SKIPPED, not passed: no bash on PATH")
+	}
+	path := os.Getenv("PATH")
+	params := func(out string) string {
+		// params<<DELIM\n...\nDELIM\n
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) < 2 || !strings.HasPrefix(lines[0], "params<<params_") || lines[len(lines)-1] != strings.TrimPrefix(lines[0], "params<<") {
+			return "not a multi-line output: " + out
+		}
+		return strings.Join(lines[1:len(lines)-1], "\n")
+	}
+
+	t.Run("thresholds", func(t *testing.T) {
+		t.Parallel()
+		for _, file := range []string{"eks-model.yml", "lambda-model.yml"} {
+			job := map[string]string{"eks-model.yml": "test", "lambda-model.yml": "gate"}[file]
+			script := stepScript(t, file, job, "Thresholds")
+			tests := []struct {
+				env    map[string]string
+				code   int
+				params string
+				error  string
+			}{
+				{map[string]string{"POLICY": "builtin:model-quality", "MIN_ACCURACY": "0.8", "MIN_F1": "0.7"}, 0, "min_accuracy=0.8\nmin_f1=0.7", ""},
+				{map[string]string{"POLICY": "builtin:model-quality", "MIN_ACCURACY": "0.8", "MIN_F1": "", "EXTRA": "max_age_days=7"}, 0, "min_accuracy=0.8\nmax_age_days=7", ""},
+				{map[string]string{"POLICY": "builtin:model-quality", "MIN_ACCURACY": "0.8 # or less"}, 2, "", "::error::input min-accuracy is '0.8 # or less', want a number"},
+				{map[string]string{"POLICY": "builtin:model-quality", "MIN_ACCURACY": "0.8\nmin_accuracy=0"}, 2, "", "want a number"},
+				{map[string]string{"POLICY": "builtin:model-quality", "MIN_F1": "NaN"}, 2, "", "::error::input min-f1 is 'NaN', want a number"},
+				{map[string]string{"POLICY": "builtin:model-quality", "MIN_ACCURACY": "", "MIN_F1": ""}, 2, "", "checks nothing without a threshold"},
+				{map[string]string{"POLICY": "policies/", "MIN_ACCURACY": "", "MIN_F1": ""}, 0, "", ""},
+			}
+			if file == "lambda-model.yml" {
+				tests = append(tests, struct {
+					env    map[string]string
+					code   int
+					params string
+					error  string
+				}{map[string]string{"POLICY": "builtin:model-quality", "MIN_ACCURACY": "0.9", "MAX_FAIRNESS_GAP": "21"}, 0, "min_accuracy=0.9\nmax_fairness_gap=21", ""})
+			}
+			for _, tt := range tests {
+				r := runScript(t, script, tt.env, path)
+				if r.code != tt.code || !strings.Contains(r.stdout, tt.error) {
+					t.Errorf("%s with %q: exit %d, %q; want exit %d and %q", file, tt.env, r.code, r.stdout, tt.code, tt.error)
+					continue
+				}
+				if tt.code == 0 {
+					if got := params(r.outputs); got != tt.params {
+						t.Errorf("%s with %q: params %q, want %q", file, tt.env, got, tt.params)
+					}
+				} else if r.outputs != "" {
+					t.Errorf("%s with %q: failed, but wrote outputs %q", file, tt.env, r.outputs)
+				}
+			}
+		}
+	})
+
+	t.Run("first tag", func(t *testing.T) {
+		t.Parallel()
+		for _, file := range []string{"lambda-release.yml", "lambda-model.yml"} {
+			script := stepScript(t, file, "build", "The first tag")
+			for tags, want := range map[string]string{"12-abc1234,latest": "12-abc1234", "987654": "987654"} {
+				if r := runScript(t, script, map[string]string{"TAGS": tags}, path); r.code != 0 || r.outputs != "tag="+want+"\n" {
+					t.Errorf("%s: tags %q: exit %d, outputs %q, want tag=%s", file, tags, r.code, r.outputs, want)
+				}
+			}
+		}
+	})
+
+	t.Run("the scanned digest", func(t *testing.T) {
+		t.Parallel()
+		for _, file := range []string{"lambda-release.yml", "lambda-model.yml"} {
+			script := stepScript(t, file, "record", "It is the image that was scanned")
+			same := map[string]string{"WANT": "sha256:aaa", "GOT": "sha256:aaa", "TAG": "12"}
+			if r := runScript(t, script, same, path); r.code != 0 {
+				t.Errorf("%s: the same digest: exit %d, %s", file, r.code, r.stdout)
+			}
+			moved := map[string]string{"WANT": "sha256:aaa", "GOT": "sha256:bbb", "TAG": "12"}
+			if r := runScript(t, script, moved, path); r.code != 1 || !strings.Contains(r.stdout, "::error::tag 12 points at sha256:bbb, not at the scanned sha256:aaa") {
+				t.Errorf("%s: a moved tag: exit %d, %q", file, r.code, r.stdout)
+			}
+			if r := runScript(t, script, map[string]string{"WANT": "sha256:aaa", "GOT": "", "TAG": "12"}, path); r.code != 1 {
+				t.Errorf("%s: no digest looked up: exit %d, want 1", file, r.code)
+			}
+		}
+	})
+
+	t.Run("promotion inputs", func(t *testing.T) {
+		t.Parallel()
+		script := stepScript(t, "promote-image.yml", "gate", "The integration test of ${{ inputs.from }} passed")
+		tests := []struct {
+			passed, from, to, version string
+			code                      int
+			want                      string
+		}{
+			{"true", "staging", "canary", "1.0.7", 0, "integration test of staging passed"},
+			{"false", "staging", "canary", "1.0.7", 1, "::error::the integration test of staging did not pass: nothing is promoted"},
+			{"", "staging", "canary", "1.0.7", 1, "did not pass"},
+			{"true", "staging", "canary", "1.0.7\npromotion.to=production", 2, "::error::input version"},
+			{"true", "staging", "canary", "1.0.7\"", 2, "::error::input version"},
+			{"true", "staging", "canary", "", 2, "::error::input version ''"},
+			{"true", "stag ing", "canary", "1.0.7", 2, "::error::input from 'stag ing'"},
+			{"true", "staging", "-canary", "1.0.7", 2, "::error::input to '-canary'"},
+			{"true", "staging", "staging", "1.0.7", 2, "::error::input to 'staging': the same environment as from"},
+		}
+		for _, tt := range tests {
+			r := runScript(t, script, map[string]string{"PASSED": tt.passed, "FROM": tt.from, "TO": tt.to, "VERSION": tt.version}, path)
+			if r.code != tt.code || !strings.Contains(r.stdout, tt.want) {
+				t.Errorf("passed %q from %q to %q version %q: exit %d, %q; want exit %d and %q", tt.passed, tt.from, tt.to, tt.version, r.code, r.stdout, tt.code, tt.want)
+			}
+		}
+	})
+
+	t.Run("test command", func(t *testing.T) {
+		t.Parallel()
+		for _, file := range []string{"lambda-release.yml", "eks-model.yml"} {
+			script := stepScript(t, file, "test", "Run the tests")
+			if r := runScript(t, script, map[string]string{"TEST_COMMAND": "echo testing; true"}, path); r.code != 0 || !strings.Contains(r.stdout, "testing") {
+				t.Errorf("%s: a passing command: exit %d, %q", file, r.code, r.stdout)
+			}
+			for _, failing := range []string{"false", "false | cat", "echo $UNSET_VARIABLE", "exit 3"} {
+				if r := runScript(t, script, map[string]string{"TEST_COMMAND": failing}, path); r.code == 0 {
+					t.Errorf("%s: %q passed", file, failing)
+				}
+			}
+		}
+	})
+
+	t.Run("deploy time", func(t *testing.T) {
+		t.Parallel()
+		r := runScript(t, stepScript(t, "lambda-release.yml", "deploy", "The deploy time"), nil, path)
+		if !regexp.MustCompile(`^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n$`).MatchString(r.outputs) || r.code != 0 {
+			t.Errorf("exit %d, outputs %q, want time=<RFC 3339 UTC>", r.code, r.outputs)
+		}
+	})
+
+	// The build's docker command line, with a docker that records it.
+	t.Run("buildx arguments", func(t *testing.T) {
+		t.Parallel()
+		bin := t.TempDir()
+		record := filepath.Join(bin, "args")
+		fake := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > " + record + "\n"
+		if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(fake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		script := stepScript(t, "eks-model.yml", "build", "Build the image")
+		r := runScript(t, script, map[string]string{
+			"CONTEXT": "app dir", "DOCKERFILE": "app dir/Dockerfile.api", "PLATFORM": "linux/arm64",
+			"BUILD_ARGS": "MODEL=retail v2\n\nREVISION=abc=1\n",
+		}, bin+string(os.PathListSeparator)+path)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stdout)
+		}
+		args, err := os.ReadFile(record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layout := strings.TrimPrefix(strings.TrimSpace(r.outputs), "layout=")
+		want := []string{"buildx", "build", "--platform", "linux/arm64", "--provenance=false", "--output", "type=oci,dest=" + layout + ",tar=false",
+			"--file", "app dir/Dockerfile.api", "--build-arg", "MODEL=retail v2", "--build-arg", "REVISION=abc=1", "app dir"}
+		if got := strings.Split(strings.TrimSuffix(string(args), "\n"), "\n"); !slices.Equal(got, want) {
+			t.Errorf("docker %q\nwant   %q", got, want)
+		}
+		if !strings.HasSuffix(layout, "/mlship-image") {
+			t.Errorf("outputs %q, want layout=$RUNNER_TEMP/mlship-image", r.outputs)
+		}
+		if err := os.WriteFile(filepath.Join(bin, "docker"), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if r := runScript(t, script, map[string]string{"CONTEXT": ".", "PLATFORM": "linux/amd64"}, bin+string(os.PathListSeparator)+path); r.code == 0 || r.outputs != "" {
+			t.Errorf("a failed build: exit %d, outputs %q", r.code, r.outputs)
+		}
+	})
 }
