@@ -77,7 +77,9 @@ func TestHandlerWithRealClient(t *testing.T) {
 		t.Fatalf("update during an update: %v", err)
 	}
 	// The SDK's waiter, over HTTP.
-	wopts := func(o *lambda.FunctionUpdatedV2WaiterOptions) { o.MinDelay, o.MaxDelay = 5*time.Millisecond, 20*time.Millisecond }
+	wopts := func(o *lambda.FunctionUpdatedV2WaiterOptions) {
+		o.MinDelay, o.MaxDelay = 5*time.Millisecond, 20*time.Millisecond
+	}
 	if err := lambda.NewFunctionUpdatedV2Waiter(c, wopts).Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("fn")}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
