@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlship/mlship/internal/action/actiontest"
+	"github.com/mlship/mlship/internal/ecrfake"
+)
+
+// binDir holds the tool binaries, built once for the test run as
+// `make build` builds them.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "mlship-demo-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", dir + string(filepath.Separator)}
+		for _, t := range tools {
+			args = append(args, "./cmd/"+t)
+		}
+		cmd := exec.Command("go", args...)
+		cmd.Dir = filepath.Join("..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the tools: %v\n%s", err, out)
+			return 1
+		}
+		binDir = dir
+		return m.Run()
+	}())
+}
+
+// TestDemo runs the whole demo and checks its report: each step's exit
+// codes and outputs, the files it wrote, that every process and server
+// stopped, and that its output cannot act as a workflow command.
+func TestDemo(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep, err := run(context.Background(), options{bin: binDir, repo: repo, dir: filepath.Join(t.TempDir(), "demo"), out: &out})
+	text := out.String()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, text)
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Log(text)
+	}
+
+	var ids []string
+	for _, s := range rep.Steps {
+		ids = append(ids, s.ID)
+	}
+	if got, want := strings.Join(ids, " "), "1 2 3 4 5 6 6b"; got != want {
+		t.Fatalf("steps %q, want %q", got, want)
+	}
+	// outputs returns the outputs of the n-th tool run of step id, after
+	// checking its tool and exit code.
+	outputs := func(id string, n int, tool string, code int) map[string]string {
+		t.Helper()
+		s := rep.Step(id)
+		if len(s.Runs) <= n {
+			t.Fatalf("step %s ran %d tools, want a run %d", id, len(s.Runs), n+1)
+		}
+		r := s.Runs[n]
+		if r.Tool != tool || r.Code != code {
+			t.Fatalf("step %s run %d: %s exited %d, want %s exiting %d", id, n+1, r.Tool, r.Code, tool, code)
+		}
+		return r.Outputs
+	}
+
+	img, err := buildImage(filepath.Join(repo, "testdata/demo/image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dig, _ := img.Digest()
+	push := outputs("2", 0, "ecr-push", 0)
+	if push["image-digest"] != dig.String() || push["tags"] != runID || push["repository"] != repository ||
+		!strings.HasPrefix(push["image-ref"], "127.0.0.1:") || !strings.HasSuffix(push["image-ref"], "/"+repository+"@"+dig.String()) {
+		t.Errorf("ecr-push outputs %v, want digest %s", push, dig)
+	}
+
+	// The fixture image against the fixture database: busybox's HIGH
+	// (no fix) and LOW, zlib's MEDIUM, ca-certificates' UNKNOWN; openssl
+	// and musl are past their fixes.
+	scan := outputs("3", 0, "image-scan", 0)
+	for k, want := range map[string]string{"critical": "0", "high": "1", "medium": "1", "low": "1", "unknown": "1", "total": "4", "passed": "true"} {
+		if scan[k] != want {
+			t.Errorf("image-scan %s = %q, want %q", k, scan[k], want)
+		}
+	}
+	if b, err := os.ReadFile(scan["sarif-file"]); err != nil || !bytes.Contains(b, []byte("CVE-2099-0002")) {
+		t.Errorf("SARIF %s: %v, %d bytes without CVE-2099-0002", scan["sarif-file"], err, len(b))
+	}
+
+	good := outputs("4", 0, "metrics-export", 0)
+	if good["ACCURACY"] != "0.934" || good["EQUAL_OPPORTUNITY_FAIRNESS_PERCENT"] != "12.5" ||
+		!strings.HasPrefix(good["report-url"], "http://127.0.0.1:") || !strings.HasSuffix(good["report-url"], "/"+bucket+"/runs/"+runID+"/model_metrics.html") {
+		t.Errorf("metrics-export (good) outputs %v", good)
+	}
+	if bad := outputs("4", 1, "metrics-export", 0); bad["ACCURACY"] != "0.871" || bad["report-url"] != "" {
+		t.Errorf("metrics-export (bad) outputs %v", bad)
+	}
+
+	if g := outputs("5", 0, "policy-gate", 0); g["allowed"] != "true" || g["deny-count"] != "0" {
+		t.Errorf("policy-gate (good) outputs %v", g)
+	}
+	if g := outputs("5", 1, "policy-gate", 1); g["allowed"] != "false" || g["deny-count"] != "2" ||
+		!strings.Contains(g["messages"], "accuracy 0.871 is below the minimum 0.9") {
+		t.Errorf("policy-gate (bad) outputs %v", g)
+	}
+
+	dep := outputs("6", 0, "lambda-deploy", 0)
+	if dep["version"] != "2" || dep["previous-version"] != "1" || dep["rolled-back"] != "false" || dep["image-digest"] != dig.String() ||
+		dep["image-uri"] != ecrfake.DefaultAccount+".dkr.ecr."+region+".amazonaws.com/"+repository+"@"+dig.String() ||
+		!strings.Contains(dep["smoke-response"], `\"approved\":true`) || !strings.Contains(dep["smoke-response"], "2026.03.2") {
+		t.Errorf("lambda-deploy outputs %v", dep)
+	}
+	if _, err := os.Stat(dep["previous-state-file"]); err != nil {
+		t.Errorf("previous-state-file: %v", err)
+	}
+
+	broken := outputs("6b", 0, "ecr-push", 0)
+	if broken["tags"] != runID+"-2" || broken["image-digest"] == dig.String() {
+		t.Errorf("ecr-push (broken) outputs %v", broken)
+	}
+	rb := outputs("6b", 1, "lambda-deploy", 1)
+	if rb["rolled-back"] != "true" || rb["version"] != "3" || !strings.Contains(rb["smoke-response"], "Runtime.ModelLoadError") {
+		t.Errorf("lambda-deploy (broken) outputs %v", rb)
+	}
+	if log := rep.Step("6b").Runs[1].Log; !strings.Contains(log, "Error: ") || !strings.Contains(log, "rolled back") {
+		t.Errorf("lambda-deploy (broken) log has no error line naming the rollback:\n%s", log)
+	}
+
+	if rep.Processes != 9 || !rep.AllStopped {
+		t.Errorf("processes: %d started, all stopped %v; want 9, true", rep.Processes, rep.AllStopped)
+	}
+	if len(rep.Services) != rep.Servers || rep.Servers < 5 {
+		t.Errorf("services %v, %d servers", rep.Services, rep.Servers)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for name, url := range rep.Services {
+		if resp, err := client.Get(url); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s at %s still answers after the demo", name, url)
+		}
+	}
+
+	// The report: a line per step with its time, what it did, the end.
+	for _, want := range []string{
+		"== Report",
+		"  2   ecr-push",
+		"  3   image-scan",
+		"4 findings: critical 0, high 1, medium 1, low 1, unknown 1; passed true (fail-on CRITICAL)",
+		"  5   policy-gate",
+		"good model allowed",
+		"bad model denied (exit 1): ",
+		"alias live: version 1 -> 2 (10% for 2s, then 100%)",
+		"  6b  ecr-push, lambda-deploy",
+		"rolled back: $LATEST runs " + short(dig.String()) + " again, alias live stayed on version 2",
+		"9 tool processes run (every one has exited)",
+		"Done in ",
+		"A STAND-IN, NOT AWS LAMBDA",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the output lacks %q", want)
+		}
+	}
+	// Printed in a workflow, the demo's output gives the runner no command
+	// (no mask, no annotation), and the registry password never shows.
+	if cmds := actiontest.Commands(text); len(cmds) > 0 {
+		t.Errorf("the output holds workflow commands: %q", cmds)
+	}
+	if strings.Contains(text, ecrfake.DefaultPassword) {
+		t.Error("the registry password is in the output")
+	}
+}
+
+func TestLogView(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	l := newLogView(&out)
+	fmt.Fprint(l, "::add-mask::s3cr3t\nlogin with s3cr3t\n::group::Plan\n  step 1\n::endgroup::\n")
+	fmt.Fprint(l, "::error title=policy-gate::denied: accuracy%0Aand fairness\n::stop-commands::tok\n::warning::not a command\n::tok::\n::debug::hidden\npartial")
+	l.flush()
+	want := strings.Join([]string{
+		"    │ login with ***",
+		"    │ ▸ Plan",
+		"    │   step 1",
+		"    │ Error (policy-gate): denied: accuracy",
+		"    │ and fairness",
+		"    │ ::warning::not a command",
+		"    │ partial",
+	}, "\n") + "\n"
+	if out.String() != want {
+		t.Errorf("log view:\n%s\nwant:\n%s", &out, want)
+	}
+	if cmds := actiontest.Commands(out.String()); len(cmds) > 0 {
+		t.Errorf("commands left: %q", cmds)
+	}
+}
+
+func TestPrepareDirRefusesOtherFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &demo{opt: options{dir: dir}}
+	if err := d.prepareDir(); err == nil || !strings.Contains(err.Error(), "not an earlier demo's directory") {
+		t.Fatalf("prepareDir = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "notes.txt")); err != nil {
+		t.Fatalf("the file was removed: %v", err)
+	}
+	// An earlier demo's directory is emptied.
+	other := filepath.Join(t.TempDir(), "demo")
+	d = &demo{opt: options{dir: other}}
+	if err := d.prepareDir(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "old"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.prepareDir(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(other, "old")); !os.IsNotExist(err) {
+		t.Errorf("an earlier demo's file was kept: %v", err)
+	}
+}
