@@ -1,5 +1,6 @@
 # make build   build every tool into bin/
 # make test    vet and test everything (what .ci/run runs)
+# make integration   the tools against moto_server (docs/emulators.md); skips without it unless MLSHIP_REQUIRE_MOTO=1
 # make demo    pipeline 1 (the credit-card model on Lambda) end to end on this machine:
 #              the tools from bin/ against local stand-ins of ECR, S3 and Lambda
 # make bench   Go benchmarks and the comparisons with other tools
@@ -10,7 +11,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/mlship/mlship/internal/version.Version=$(VERSION)
 TOOLS   := $(notdir $(wildcard cmd/*))
 
-.PHONY: build test lint demo bench release-check $(TOOLS)
+.PHONY: build test integration lint demo bench release-check $(TOOLS)
 
 build: $(TOOLS)
 
@@ -24,6 +25,11 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -shuffle=on -race $$($(GO) list ./... | grep -v /internal/imagescan)
 	$(GO) test -count=1 -shuffle=on ./internal/imagescan/...
+
+# Without the race detector, for image-scan's sake (see test).
+integration:
+	$(GO) vet -tags integration ./internal/integration/
+	$(GO) test -tags integration -count=1 -shuffle=on ./internal/integration/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

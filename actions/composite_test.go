@@ -205,11 +205,20 @@ func TestPolicyGateAction(t *testing.T) {
 			inputs: map[string]string{
 				"policy": "builtin:model-quality",
 				"set":    "accuracy=$(touch " + canary + ")\nname=`touch " + canary + "`",
-				"param":  `min_accuracy=0.9"; touch ` + canary + `; echo "`,
+				"param":  "min_accuracy=0.9",
 				"mode":   "warn",
 			},
-			outputs: map[string]string{"deny-count": "0"},
+			outputs: map[string]string{"deny-count": "1"}, // the accuracy is not a number
 			judged:  "$(touch " + canary + ")",
+		},
+		{
+			name: "a parameter is never run as shell: it is bad input",
+			inputs: map[string]string{
+				"policy": "builtin:model-quality",
+				"set":    "accuracy=0.95",
+				"param":  `min_accuracy=0.9"; touch ` + canary + `; echo "`,
+			},
+			failed: "run",
 		},
 		{
 			name:   "bad input is exit 2 from the run step",

@@ -392,7 +392,8 @@ func (c *Command) write(res Result, rt *Runtime, asJSON, show bool) error {
 	if err := rt.SetOutputs(outs); err != nil {
 		return err
 	}
-	if s, ok := res.(Summarizer); ok {
+	// The summary is built only where a runner reads it.
+	if s, ok := res.(Summarizer); ok && rt.InWorkflow() && rt.Getenv("GITHUB_STEP_SUMMARY") != "" {
 		return rt.AddSummary(s.Summary())
 	}
 	return nil

@@ -269,3 +269,29 @@ func TestUndeclaredOutputIsAnInternalError(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+type countingResult struct {
+	echoResult
+	summaries *int
+}
+
+func (r countingResult) Summary() string { *r.summaries++; return "### x\n" }
+
+// Outside a workflow nobody reads the job summary, so it is not built (a
+// large result's summary can cost as much as the run).
+func TestSummaryBuiltOnlyInAWorkflow(t *testing.T) {
+	t.Parallel()
+	n := 0
+	c := echo()
+	c.Run = func(context.Context, *cli.Context, *command.Runtime) (command.Result, error) {
+		return countingResult{echoResult{Greeting: "hi"}, &n}, nil
+	}
+	var stdout, stderr bytes.Buffer
+	if code := c.Main([]string{"echo-tool", "--name", "x"}, command.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}); code != 0 || n != 0 {
+		t.Errorf("locally: exit %d, Summary called %d times", code, n)
+	}
+	w := actiontest.NewWorkflow(t, nil)
+	if code := c.Main([]string{"echo-tool", "--name", "x"}, command.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: w.Getenv}); code != 0 || n != 1 {
+		t.Errorf("in a workflow: exit %d, Summary called %d times", code, n)
+	}
+}

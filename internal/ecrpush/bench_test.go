@@ -92,7 +92,7 @@ func BenchmarkPushLayout(b *testing.B) {
 		b.StopTimer()
 		host, stop := benchRegistry(b)
 		b.StartTimer()
-		res, err := Run(context.Background(), Config{Registry: host, Repository: "bench/model", OCILayout: dir, Tags: []string{"v1"}, Jobs: 4}, deps)
+		res, err := runConfig(context.Background(), Config{Registry: host, Repository: "bench/model", OCILayout: dir, Tags: []string{"v1"}, Jobs: 4}, deps)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -113,12 +113,12 @@ func BenchmarkRepushUnchanged(b *testing.B) {
 	host, stop := benchRegistry(b)
 	defer stop()
 	cfg := Config{Registry: host, Repository: "bench/model", OCILayout: dir, Tags: []string{"v1", "latest"}, Jobs: 4}
-	if _, err := Run(context.Background(), cfg, deps); err != nil {
+	if _, err := runConfig(context.Background(), cfg, deps); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for range b.N {
-		res, err := Run(context.Background(), cfg, deps)
+		res, err := runConfig(context.Background(), cfg, deps)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,12 +9,12 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/exitcode"
 )
 
 // Command is the ecr-push command line.
@@ -23,7 +23,7 @@ func Command() *command.Command {
 }
 
 // depsFunc builds the outside world for a validated configuration.
-type depsFunc func(ctx context.Context, cfg *Config, rt *command.Runtime) (Deps, error)
+type depsFunc func(ctx context.Context, p *Plan, rt *command.Runtime) (Deps, error)
 
 func newCommand(makeDeps depsFunc) *command.Command {
 	return &command.Command{
@@ -52,7 +52,8 @@ ecr-push --registry localhost:5000 --repository demo --tarball image.tar --tag d
 			&cli.StringFlag{Name: "image", Usage: "push `NAME:TAG` from the local Docker daemon"},
 			&cli.StringFlag{Name: "context", Usage: "build context `DIR`: run docker buildx build and push the result"},
 			&cli.StringFlag{Name: "file", Usage: "Dockerfile `PATH` for the build"},
-			&cli.StringSliceFlag{Name: "build-arg", Usage: "build argument `KEY=VALUE` (repeat)"},
+			&cli.StringSliceFlag{Name: "build-arg", Usage: "build argument `KEY=VALUE` (repeat); not for credentials, which end up in the image's history: use --secret"},
+			&cli.StringSliceFlag{Name: "secret", Usage: "BuildKit secret for the build, `id=ID,env=VARIABLE` or id=ID,src=FILE (repeat); read in the Dockerfile with RUN --mount=type=secret,id=ID"},
 			&cli.StringFlag{Name: "platform", Usage: "target `PLATFORMS` of the build, e.g. linux/amd64,linux/arm64"},
 			&cli.StringFlag{Name: "target", Usage: "build `STAGE`"},
 			&cli.BoolFlag{Name: "provenance", Usage: "keep buildx's provenance attestation (off: a single-platform build is one image manifest, as Lambda needs)"},
@@ -78,19 +79,15 @@ ecr-push --registry localhost:5000 --repository demo --tarball image.tar --tag d
 			{Name: "exists", Description: "true when the image exists under every tag (after a push, or for --check-exists)."},
 		},
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
-			cfg := configFrom(c, rt.Getenv)
-			if err := cfg.Validate(); err != nil {
-				return nil, err
-			}
-			deps, err := makeDeps(ctx, &cfg, rt)
+			plan, err := configFrom(c, rt.Getenv).Validate()
 			if err != nil {
 				return nil, err
 			}
-			res, err := Run(ctx, cfg, deps)
-			if res == nil {
+			deps, err := makeDeps(ctx, plan, rt)
+			if err != nil {
 				return nil, err
 			}
-			return res, err
+			return Run(ctx, plan, deps)
 		},
 	}
 }
@@ -105,6 +102,7 @@ func configFrom(c *cli.Context, getenv func(string) string) Config {
 		Context:          c.String("context"),
 		File:             c.String("file"),
 		BuildArgs:        c.StringSlice("build-arg"),
+		Secrets:          c.StringSlice("secret"),
 		Platform:         c.String("platform"),
 		Target:           c.String("target"),
 		Provenance:       c.Bool("provenance"),
@@ -123,30 +121,28 @@ func configFrom(c *cli.Context, getenv func(string) string) Config {
 }
 
 // defaultDeps builds AWS clients only for what the run needs.
-func defaultDeps(ctx context.Context, cfg *Config, rt *command.Runtime) (Deps, error) {
+func defaultDeps(ctx context.Context, p *Plan, rt *command.Runtime) (Deps, error) {
 	deps := Deps{
-		Log:          rt.Action,
-		Docker:       lookPath("docker", rt.Getenv("PATH")),
-		DockerEnv:    os.Environ(),
-		DockerOutput: rt.Stderr,
-		TempDir:      rt.Getenv("RUNNER_TEMP"),
+		Log:       rt.Action,
+		Mask:      rt.Mask,
+		Docker:    lookPath("docker", rt.Getenv("PATH")),
+		DockerEnv: os.Environ(),
+		TempDir:   command.TempDir(rt.Getenv),
 	}
-	if !cfg.ecr && cfg.SSMParameter == "" {
+	if !p.needsAWS() {
 		return deps, nil
 	}
-	region := cfg.Region
-	if region == "" {
-		region = cfg.ecrRegion
-	}
-	awsCfg, err := awsconfig.Load(ctx, "ecr-push", region)
+	awsCfg, err := awsconfig.Load(ctx, "ecr-push", p.region)
 	if err != nil {
 		return deps, err
 	}
-	if cfg.ecr {
+	if p.ecr {
 		deps.ECR = ecr.NewFromConfig(awsCfg)
 	}
-	if cfg.SSMParameter != "" {
-		deps.SSM = ssm.NewFromConfig(awsCfg)
+	if p.cfg.SSMParameter != "" {
+		if deps.SSM, err = newSSM(ctx, awsCfg); err != nil {
+			return deps, exitcode.Incompletef("setting up SSM: %w", err)
+		}
 	}
 	return deps, nil
 }

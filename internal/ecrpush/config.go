@@ -3,6 +3,12 @@
 // build) to Amazon ECR or any OCI registry, ensures the repository, tags it,
 // promotes an existing image to new tags by digest, and records the tag in
 // an SSM parameter.
+//
+// The shape every tool has: Command reads the flags into a Config;
+// Config.Validate checks it once, before any network call, and returns the
+// Plan, the checked and parsed values; Run(ctx, plan, deps) does the work
+// and returns a plain Result. Run takes nothing else, so it cannot be handed
+// a configuration that skipped the checks.
 package ecrpush
 
 import (
@@ -12,13 +18,16 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
-// Config is everything one run needs. Validate fills in the derived fields.
+// Config is the command line as given.
 type Config struct {
 	Repository string   // repository name, e.g. team/model
 	Tags       []string // as given: repeated, comma-separated, with templates
@@ -32,6 +41,7 @@ type Config struct {
 
 	File       string   // Dockerfile for a build
 	BuildArgs  []string // KEY=VALUE build arguments
+	Secrets    []string // BuildKit secrets: id=ID,env=VARIABLE or id=ID,src=FILE
 	Platform   string   // e.g. linux/amd64,linux/arm64
 	Target     string   // build stage
 	Provenance bool     // keep buildx's provenance attestation
@@ -47,18 +57,37 @@ type Config struct {
 	CheckExists      bool
 	Jobs             int // concurrent blob uploads
 
-	// Getenv reads the workflow context for tag templates.
+	// Getenv reads the workflow context for tag templates and the
+	// variables --secret env= names.
 	Getenv func(string) string
-
-	// Derived by Validate.
-	tags       []string
-	ecr        bool   // the registry is ECR (API calls, login)
-	ecrAccount string // registry id, when --registry names an ECR host
-	ecrRegion  string // region of an ECR --registry host
 }
 
-// Source names what is pushed.
-func (c *Config) Source() string {
+// Plan is a checked Config: what Validate makes of it, and the only thing
+// Run takes.
+type Plan struct {
+	cfg        Config
+	tags       []string // rendered, checked, without repeats
+	ecr        bool     // the registry is ECR (API calls, login)
+	registryID string   // registry id of an ECR --registry host
+	region     string   // AWS region: --region, else an ECR --registry host's
+	mutability string   // "", MUTABLE or IMMUTABLE
+	buildArgs  []buildArg
+	secrets    []string
+	// secretValues are the values of the variables env= secrets name,
+	// masked before the build runs.
+	secretValues []string
+}
+
+type buildArg struct{ key, value string }
+
+// maxIndexJSON bounds an OCI layout's index.json, read whole: an index of
+// thousands of images is a few hundred KiB.
+const maxIndexJSON = 4 << 20
+
+// Source names what is pushed: oci-layout, tarball, daemon, build, promote,
+// or none (--check-exists).
+func (p *Plan) Source() string {
+	c := &p.cfg
 	switch {
 	case c.OCILayout != "":
 		return "oci-layout"
@@ -74,47 +103,97 @@ func (c *Config) Source() string {
 	return "none"
 }
 
-// ECR's repository name rules: 2 to 256 characters, lowercase components
-// separated by slashes, each of letters and digits joined by single
-// periods, underscores or dashes.
+// Tags are the tags to set, placeholders filled in.
+func (p *Plan) Tags() []string { return slices.Clone(p.tags) }
+
+// needsAWS reports whether the run calls AWS at all.
+func (p *Plan) needsAWS() bool { return p.ecr || p.cfg.SSMParameter != "" }
+
+// The patterns are compiled when first used, not at start-up: a run that
+// only prints its version or help needs none of them.
 var (
-	ecrRepoName = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	// The OCI distribution spec's rule, for other registries.
-	ociRepoName = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagName     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-	ecrHost     = regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$`)
-	ssmName     = regexp.MustCompile(`^[A-Za-z0-9_.\-/]+$`)
-	placeholder = regexp.MustCompile(`\{([^{}]*)\}`)
+	// The OCI distribution spec's repository name rule, for registries
+	// other than ECR.
+	ociRepoName = lazyRegexp(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+	ssmName     = lazyRegexp(`^[A-Za-z0-9_.\-/]+$`)
+	placeholder = lazyRegexp(`\{([^{}]*)\}`)
+	notTagChars = lazyRegexp(`[^A-Za-z0-9_.-]+`)
 )
 
-// Validate checks the configuration before anything is sent and renders the
-// tags. Every error is bad input (exit 2) naming the input.
-func (c *Config) Validate() error {
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
+
+// badInput is the one form of a bad-input error: the option as the user
+// wrote it, its value, then what is wrong.
+func badInput(flag, value, format string, a ...any) error {
+	return exitcode.BadInputf("--%s %q: %s", flag, value, fmt.Sprintf(format, a...))
+}
+
+// Validate checks the configuration before anything is sent, renders the
+// tags and returns the plan Run carries out. Every error is bad input
+// (exit 2) naming the input. Local files are looked at here; what needs a
+// program (docker) is checked by Run before its first network call.
+func (c Config) Validate() (*Plan, error) {
+	p := &Plan{cfg: c}
+	c.Repository = strings.TrimSpace(c.Repository)
+	c.Registry = strings.TrimSpace(c.Registry)
+	p.cfg = c
+	if err := awsconfig.CheckRegion(c.Region); err != nil {
+		return nil, err
+	}
+	p.region = c.Region
 	if c.Registry == "" {
-		c.ecr = true
+		p.ecr = true
 	} else {
 		if strings.Contains(c.Registry, "://") || strings.ContainsAny(c.Registry, "/@ ") {
-			return exitcode.BadInputf("--registry %q: want HOST[:PORT], without scheme or path", c.Registry)
+			return nil, badInput("registry", c.Registry, "want HOST[:PORT], without scheme or path")
 		}
 		if _, err := name.NewRegistry(c.Registry, name.StrictValidation); err != nil {
-			return exitcode.BadInputf("--registry %q: want HOST[:PORT]", c.Registry)
+			return nil, badInput("registry", c.Registry, "want HOST[:PORT]")
 		}
-		if m := ecrHost.FindStringSubmatch(strings.ToLower(c.Registry)); m != nil {
-			c.ecr, c.ecrAccount, c.ecrRegion = true, m[1], m[2]
+		if h, ok := ecrref.ParseHost(c.Registry); ok {
+			p.ecr, p.registryID = true, h.Account
+			if p.region == "" {
+				p.region = h.Region
+			}
 		}
 	}
-	if err := c.validateRepository("repository", c.Repository); err != nil {
-		return err
+	if err := p.checkRepository("repository", c.Repository); err != nil {
+		return nil, err
 	}
 	tags, err := RenderTags(c.Tags, c.Getenv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(tags) == 0 {
-		return exitcode.BadInputf("--tag: at least one tag is needed")
+		return nil, exitcode.BadInputf("--tag: at least one tag is needed")
 	}
-	c.tags = tags
+	p.tags = tags
 
+	if err := p.checkSources(); err != nil {
+		return nil, err
+	}
+	if err := p.checkRepositorySettings(); err != nil {
+		return nil, err
+	}
+	if c.SSMParameter != "" {
+		lower := strings.ToLower(strings.TrimPrefix(c.SSMParameter, "/"))
+		if len(c.SSMParameter) > 2048 || !ssmName().MatchString(c.SSMParameter) || strings.HasPrefix(lower, "aws") || strings.HasPrefix(lower, "ssm") {
+			return nil, badInput("ssm-parameter", c.SSMParameter, "not a valid parameter name (letters, digits, '.', '-', '_', '/'; not starting with aws or ssm)")
+		}
+	}
+	if c.Jobs < 1 || c.Jobs > 64 {
+		return nil, badInput("jobs", fmt.Sprint(c.Jobs), "want 1 to 64")
+	}
+	return p, nil
+}
+
+// checkSources checks that there is one source (or none with
+// --check-exists), that the build options come with a build, and what can
+// be checked of the source without a program or the network.
+func (p *Plan) checkSources() error {
+	c := &p.cfg
 	var sources []string
 	for _, s := range []struct{ flag, val string }{
 		{"oci-layout", c.OCILayout}, {"tarball", c.Tarball}, {"image", c.Image}, {"context", c.Context}, {"source-tag", c.SourceTag},
@@ -125,9 +204,9 @@ func (c *Config) Validate() error {
 	}
 	switch {
 	case c.CheckExists && len(sources) > 0:
-		return exitcode.BadInputf("--check-exists only looks the tags up; it takes no %s", sources[0])
+		return exitcode.BadInputf("--check-exists: only looks the tags up and takes no %s", sources[0])
 	case c.CheckExists && (c.CreateRepository || c.SSMParameter != ""):
-		return exitcode.BadInputf("--check-exists only looks the tags up; --create-repository and --ssm-parameter do not apply")
+		return exitcode.BadInputf("--check-exists: only looks the tags up; --create-repository and --ssm-parameter do not apply")
 	case !c.CheckExists && len(sources) == 0:
 		return exitcode.BadInputf("nothing to push: give one of --oci-layout, --tarball, --image, --context or --source-tag (or --check-exists)")
 	case len(sources) > 1:
@@ -135,111 +214,194 @@ func (c *Config) Validate() error {
 	}
 	if c.Context == "" {
 		for _, f := range []struct {
-			flag string
-			set  bool
-		}{{"file", c.File != ""}, {"build-arg", len(c.BuildArgs) > 0}, {"platform", c.Platform != ""}, {"target", c.Target != ""}, {"provenance", c.Provenance}} {
-			if f.set {
-				return exitcode.BadInputf("--%s is for a build and needs --context", f.flag)
+			flag, value string
+		}{{"file", c.File}, {"build-arg", strings.Join(c.BuildArgs, " ")}, {"secret", strings.Join(c.Secrets, " ")},
+			{"platform", c.Platform}, {"target", c.Target}} {
+			if f.value != "" {
+				return badInput(f.flag, f.value, "is for a build and needs --context")
 			}
+		}
+		if c.Provenance {
+			return exitcode.BadInputf("--provenance: is for a build and needs --context")
 		}
 	}
 	if c.SourceRepository != "" && c.SourceTag == "" {
-		return exitcode.BadInputf("--source-repository needs --source-tag")
+		return badInput("source-repository", c.SourceRepository, "needs --source-tag")
 	}
 
 	switch {
 	case c.OCILayout != "":
-		if _, err := os.Stat(filepath.Join(c.OCILayout, "index.json")); err != nil {
-			return exitcode.BadInputf("--oci-layout %s: not an OCI image layout (no index.json)", c.OCILayout)
+		st, err := os.Stat(filepath.Join(c.OCILayout, "index.json"))
+		switch {
+		case err != nil || st.IsDir():
+			return badInput("oci-layout", c.OCILayout, "not an OCI image layout (no index.json)")
+		case st.Size() > maxIndexJSON:
+			return badInput("oci-layout", c.OCILayout, "index.json is larger than %d MiB", maxIndexJSON>>20)
 		}
 	case c.Tarball != "":
-		if st, err := os.Stat(c.Tarball); err != nil || st.IsDir() {
-			return exitcode.BadInputf("--tarball %s: no such file", c.Tarball)
+		st, err := os.Stat(c.Tarball)
+		switch {
+		case err != nil:
+			return badInput("tarball", c.Tarball, "no such file")
+		case st.IsDir():
+			return badInput("tarball", c.Tarball, "is a directory (for an OCI layout use --oci-layout)")
 		}
 	case c.Image != "":
 		if _, err := name.ParseReference(c.Image); err != nil {
-			return exitcode.BadInputf("--image %q: not an image reference: %v", c.Image, err)
+			return badInput("image", c.Image, "not an image reference: %v", err)
 		}
 	case c.Context != "":
-		if st, err := os.Stat(c.Context); err != nil || !st.IsDir() {
-			return exitcode.BadInputf("--context %s: no such directory", c.Context)
-		}
-		if c.File != "" {
-			if _, err := os.Stat(c.File); err != nil {
-				return exitcode.BadInputf("--file %s: no such file", c.File)
-			}
-		}
-		for _, a := range c.BuildArgs {
-			if k, _, ok := strings.Cut(a, "="); !ok || k == "" {
-				return exitcode.BadInputf("--build-arg %q: want KEY=VALUE", a)
-			}
-		}
+		return p.checkBuild()
 	case c.SourceTag != "":
-		if !tagName.MatchString(c.SourceTag) {
-			return exitcode.BadInputf("--source-tag %q: not a valid tag (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')", c.SourceTag)
+		if !ecrref.ValidTag(c.SourceTag) {
+			return badInput("source-tag", c.SourceTag, "not a valid tag (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')")
 		}
 		if c.SourceRepository != "" {
-			if err := c.validateRepository("source-repository", c.SourceRepository); err != nil {
-				return err
-			}
+			return p.checkRepository("source-repository", c.SourceRepository)
 		}
 	}
+	return nil
+}
 
-	if !c.ecr {
+// checkBuild checks the build's directory, Dockerfile, arguments and
+// secrets.
+func (p *Plan) checkBuild() error {
+	c := &p.cfg
+	if st, err := os.Stat(c.Context); err != nil || !st.IsDir() {
+		return badInput("context", c.Context, "no such directory")
+	}
+	if c.File != "" {
+		if st, err := os.Stat(c.File); err != nil || st.IsDir() {
+			return badInput("file", c.File, "no such file")
+		}
+	}
+	for _, a := range c.BuildArgs {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			// The value is not shown: it may be a secret given the wrong
+			// way.
+			key, _, _ := strings.Cut(a, "=")
+			return badInput("build-arg", key, "want KEY=VALUE")
+		}
+		p.buildArgs = append(p.buildArgs, buildArg{key: k, value: v})
+	}
+	getenv := c.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	for _, s := range c.Secrets {
+		env, err := checkSecret(s, getenv)
+		if err != nil {
+			return err
+		}
+		p.secrets = append(p.secrets, s)
+		if env != "" {
+			p.secretValues = append(p.secretValues, getenv(env))
+		}
+	}
+	return nil
+}
+
+// checkSecret checks a BuildKit secret: id=ID with env=VARIABLE (set) or
+// src=FILE (a file), as docker buildx build --secret takes it, and returns
+// the variable an env= secret names.
+func checkSecret(s string, getenv func(string) string) (env string, err error) {
+	fields := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || v == "" {
+			return "", badInput("secret", s, "want id=ID,env=VARIABLE or id=ID,src=FILE")
+		}
+		switch k {
+		case "id", "env", "src", "type":
+		case "source":
+			k = "src"
+		default:
+			return "", badInput("secret", s, "unknown key %q (want id, env or src)", k)
+		}
+		fields[k] = v
+	}
+	if fields["type"] == "env" && fields["env"] == "" {
+		fields["env"] = fields["id"] // as buildx reads type=env
+	}
+	switch {
+	case fields["id"] == "":
+		return "", badInput("secret", s, "needs id=ID")
+	case fields["type"] != "" && fields["type"] != "env" && fields["type"] != "file":
+		return "", badInput("secret", s, "type is env or file")
+	case fields["env"] != "" && fields["src"] != "":
+		return "", badInput("secret", s, "give env= or src=, not both")
+	case fields["env"] != "":
+		if getenv(fields["env"]) == "" {
+			return "", badInput("secret", s, "the variable %s is not set", fields["env"])
+		}
+		return fields["env"], nil
+	case fields["src"] != "":
+		if st, err := os.Stat(fields["src"]); err != nil || st.IsDir() {
+			return "", badInput("secret", s, "no such file %s", fields["src"])
+		}
+		return "", nil
+	}
+	return "", badInput("secret", s, "needs env=VARIABLE or src=FILE")
+}
+
+// checkRepositorySettings checks the options for a repository this run
+// creates.
+func (p *Plan) checkRepositorySettings() error {
+	c := &p.cfg
+	if !p.ecr {
 		for _, f := range []struct {
 			flag string
 			set  bool
 		}{{"create-repository", c.CreateRepository}, {"scan-on-push", c.ScanOnPush}, {"tag-mutability", c.TagMutability != ""}} {
 			if f.set {
-				return exitcode.BadInputf("--%s is for Amazon ECR; registry %s is not an ECR registry", f.flag, c.Registry)
+				return exitcode.BadInputf("--%s: is for Amazon ECR; registry %s is not an ECR registry", f.flag, c.Registry)
 			}
 		}
 	}
 	switch m := strings.ToUpper(c.TagMutability); m {
 	case "", "MUTABLE", "IMMUTABLE":
-		c.TagMutability = m
+		p.mutability = m
 	default:
-		return exitcode.BadInputf("--tag-mutability %q: want MUTABLE or IMMUTABLE", c.TagMutability)
+		return badInput("tag-mutability", c.TagMutability, "want MUTABLE or IMMUTABLE")
 	}
-	if (c.ScanOnPush || c.TagMutability != "") && !c.CreateRepository {
-		return exitcode.BadInputf("--scan-on-push and --tag-mutability set up a new repository and need --create-repository")
-	}
-	if c.SSMParameter != "" {
-		lower := strings.ToLower(strings.TrimPrefix(c.SSMParameter, "/"))
-		if len(c.SSMParameter) > 2048 || !ssmName.MatchString(c.SSMParameter) || strings.HasPrefix(lower, "aws") || strings.HasPrefix(lower, "ssm") {
-			return exitcode.BadInputf("--ssm-parameter %q: not a valid parameter name (letters, digits, '.', '-', '_', '/'; not starting with aws or ssm)", c.SSMParameter)
-		}
-	}
-	if c.Jobs < 1 || c.Jobs > 64 {
-		return exitcode.BadInputf("--jobs %d: want 1 to 64", c.Jobs)
+	const why = "--scan-on-push and --tag-mutability set up a repository this run creates and need --create-repository"
+	switch {
+	case c.ScanOnPush && !c.CreateRepository:
+		return exitcode.BadInputf("--scan-on-push: %s", why)
+	case p.mutability != "" && !c.CreateRepository:
+		return badInput("tag-mutability", c.TagMutability, why)
 	}
 	return nil
 }
 
-// validateRepository checks a repository name against ECR's rules (or the
+// checkRepository checks a repository name against ECR's rules (or the
 // OCI rules for another registry), with a message that says what is wrong.
-func (c *Config) validateRepository(flag, repo string) error {
+func (p *Plan) checkRepository(flag, repo string) error {
 	switch {
 	case repo == "":
 		return exitcode.BadInputf("--%s is required", flag)
 	case strings.ContainsAny(repo, ":@"):
-		return exitcode.BadInputf("--%s %q: a repository name has no tag or digest; give tags with --tag", flag, repo)
+		return badInput(flag, repo, "a repository name has no tag or digest; give tags with --tag")
 	case strings.Contains(repo, "/") && looksLikeHost(strings.SplitN(repo, "/", 2)[0]):
-		return exitcode.BadInputf("--%s %q: give the repository name without the registry host (use --registry for another registry)", flag, repo)
+		return badInput(flag, repo, "give the repository name without the registry host (use --registry for another registry)")
 	case repo != strings.ToLower(repo):
-		return exitcode.BadInputf("--%s %q: repository names are lowercase", flag, repo)
+		return badInput(flag, repo, "repository names are lowercase")
 	}
-	if c.ecr {
+	if p.ecr {
+		// ECR: 2 to 256 characters, lowercase components separated by
+		// slashes, each of letters and digits joined by single periods,
+		// underscores or dashes.
 		if len(repo) < 2 || len(repo) > 256 {
-			return exitcode.BadInputf("--%s %q: an ECR repository name has 2 to 256 characters", flag, repo)
+			return badInput(flag, repo, "an ECR repository name has 2 to 256 characters")
 		}
-		if !ecrRepoName.MatchString(repo) {
-			return exitcode.BadInputf("--%s %q: not a valid ECR repository name (lowercase letters and digits, separated by single '.', '_' or '-', in '/'-separated parts)", flag, repo)
+		if !ecrref.ValidRepository(repo) {
+			return badInput(flag, repo, "not a valid ECR repository name (lowercase letters and digits, separated by single '.', '_' or '-', in '/'-separated parts)")
 		}
 		return nil
 	}
-	if len(repo) > 255 || !ociRepoName.MatchString(repo) {
-		return exitcode.BadInputf("--%s %q: not a valid repository name", flag, repo)
+	if len(repo) > 255 || !ociRepoName().MatchString(repo) {
+		return badInput(flag, repo, "not a valid repository name")
 	}
 	return nil
 }
@@ -248,10 +410,10 @@ func (c *Config) validateRepository(flag, repo string) error {
 // registry host someone pasted with it (an image URI instead of a name).
 func looksLikeHost(s string) bool {
 	s = strings.ToLower(s)
-	if s == "localhost" || ecrHost.MatchString(s) {
+	if s == "localhost" || ecrref.IsHost(s) {
 		return true
 	}
-	for _, h := range []string{"docker.io", "ghcr.io", "quay.io", "gcr.io", "pkg.dev", "public.ecr.aws", "amazonaws.com", "azurecr.io"} {
+	for _, h := range []string{"docker.io", "ghcr.io", "quay.io", "gcr.io", "pkg.dev", "public.ecr.aws", "amazonaws.com", "amazonaws.com.cn", "on.aws", "azurecr.io"} {
 		if s == h || strings.HasSuffix(s, "."+h) {
 			return true
 		}
@@ -288,11 +450,9 @@ func TemplateNames() []string {
 	return names
 }
 
-var notTagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
-
 // sanitizeTag turns a branch name like feature/x into feature-x.
 func sanitizeTag(s string) string {
-	s = notTagChars.ReplaceAllString(s, "-")
+	s = notTagChars().ReplaceAllString(s, "-")
 	return strings.TrimLeft(s, ".-")
 }
 
@@ -311,26 +471,29 @@ func RenderTags(raw []string, getenv func(string) string) ([]string, error) {
 				continue
 			}
 			var missing, unknown string
-			rendered := placeholder.ReplaceAllStringFunc(t, func(m string) string {
-				key := m[1 : len(m)-1]
-				fn, ok := templates[key]
-				if !ok {
-					unknown = m
-					return m
-				}
-				v, env := fn(getenv)
-				if v == "" && missing == "" {
-					missing = fmt.Sprintf("%s needs %s, which is not set", m, env)
-				}
-				return v
-			})
+			rendered := t
+			if strings.Contains(t, "{") {
+				rendered = placeholder().ReplaceAllStringFunc(t, func(m string) string {
+					key := m[1 : len(m)-1]
+					fn, ok := templates[key]
+					if !ok {
+						unknown = m
+						return m
+					}
+					v, env := fn(getenv)
+					if v == "" && missing == "" {
+						missing = fmt.Sprintf("%s needs %s, which is not set", m, env)
+					}
+					return v
+				})
+			}
 			switch {
 			case unknown != "":
-				return nil, exitcode.BadInputf("--tag %q: unknown placeholder %s (known: %s)", t, unknown, strings.Join(TemplateNames(), ", "))
+				return nil, badInput("tag", t, "unknown placeholder %s (known: %s)", unknown, strings.Join(TemplateNames(), ", "))
 			case missing != "":
-				return nil, exitcode.BadInputf("--tag %q: %s", t, missing)
-			case !tagName.MatchString(rendered):
-				return nil, exitcode.BadInputf("--tag %q: not a valid tag (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')", rendered)
+				return nil, badInput("tag", t, "%s", missing)
+			case !ecrref.ValidTag(rendered):
+				return nil, badInput("tag", rendered, "not a valid tag (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')")
 			}
 			if !slices.Contains(out, rendered) {
 				out = append(out, rendered)

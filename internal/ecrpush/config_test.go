@@ -50,7 +50,7 @@ func TestValidate(t *testing.T) {
 		{"missing tarball", func(c *Config) { c.OCILayout, c.Tarball = "", filepath.Join(dir, "nope.tar") }, "no such file"},
 		{"bad image ref", func(c *Config) { c.OCILayout, c.Image = "", "UPPER:tag" }, "not an image reference"},
 		{"missing context", func(c *Config) { c.OCILayout, c.Context = "", filepath.Join(dir, "nope") }, "no such directory"},
-		{"file without context", func(c *Config) { c.File = "Dockerfile" }, "--file is for a build"},
+		{"file without context", func(c *Config) { c.File = "Dockerfile" }, `--file "Dockerfile": is for a build`},
 		{"bad build arg", func(c *Config) { c.OCILayout, c.Context, c.BuildArgs = "", dir, []string{"NOVALUE"} }, "KEY=VALUE"},
 		{"source repository alone", func(c *Config) { c.SourceRepository = "x/y" }, "needs --source-tag"},
 		{"bad source tag", func(c *Config) { c.OCILayout, c.SourceTag = "", "a b" }, "--source-tag"},
@@ -74,7 +74,7 @@ func TestValidate(t *testing.T) {
 			t.Parallel()
 			c := ok()
 			tc.edit(&c)
-			err := c.Validate()
+			_, err := c.Validate()
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -97,11 +97,12 @@ func TestValidate(t *testing.T) {
 func TestValidateECRHost(t *testing.T) {
 	t.Parallel()
 	c := Config{Repository: "mm", Tags: []string{"v1"}, CheckExists: true, Jobs: 1, Registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com"}
-	if err := c.Validate(); err != nil {
+	p, err := c.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.ecr || c.ecrAccount != "123456789012" || c.ecrRegion != "eu-west-1" {
-		t.Errorf("ecr %t account %s region %s", c.ecr, c.ecrAccount, c.ecrRegion)
+	if !p.ecr || p.registryID != "123456789012" || p.region != "eu-west-1" {
+		t.Errorf("ecr %t account %s region %s", p.ecr, p.registryID, p.region)
 	}
 }
 

@@ -3,7 +3,6 @@ package ecrpush
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -17,24 +16,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/mlship/mlship/internal/action"
+	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/version"
 )
 
 // ECRAPI is the part of the ECR API ecr-push calls.
 type ECRAPI interface {
-	GetAuthorizationToken(context.Context, *ecr.GetAuthorizationTokenInput, ...func(*ecr.Options)) (*ecr.GetAuthorizationTokenOutput, error)
+	ecrref.AuthAPI
 	DescribeRepositories(context.Context, *ecr.DescribeRepositoriesInput, ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error)
 	CreateRepository(context.Context, *ecr.CreateRepositoryInput, ...func(*ecr.Options)) (*ecr.CreateRepositoryOutput, error)
 	DescribeImages(context.Context, *ecr.DescribeImagesInput, ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
@@ -42,40 +40,28 @@ type ECRAPI interface {
 	PutImage(context.Context, *ecr.PutImageInput, ...func(*ecr.Options)) (*ecr.PutImageOutput, error)
 }
 
-// SSMAPI is the part of the SSM API ecr-push calls.
-type SSMAPI interface {
-	GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
-	PutParameter(context.Context, *ssm.PutParameterInput, ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
-}
-
-// Logger reports progress and hides secrets (*action.Action is one).
-type Logger interface {
-	Logf(format string, args ...any)
-	Warningf(format string, args ...any)
-	Mask(secret string)
-}
-
 // Deps are the outside world a run talks to.
 type Deps struct {
 	ECR ECRAPI // needed for an ECR registry
 	SSM SSMAPI // needed with --ssm-parameter
-	Log Logger
+	// Log reports progress and warnings; text from outside (registry and
+	// AWS messages, docker's output) goes through it, escaped.
+	Log action.Logger
+	// Mask hides a secret (the registry password) in all later logs.
+	Mask func(secret string)
 	// Transport is the HTTP transport to registries (default
 	// remote.DefaultTransport).
 	Transport http.RoundTripper
 	// Keychain finds credentials for a registry that is not ECR (default
 	// authn.DefaultKeychain: the Docker config docker/login-action writes).
 	Keychain authn.Keychain
-	// Docker is the docker command for builds ("" when none was found).
+	// Docker is the docker command, for builds and the daemon's images (""
+	// when none was found).
 	Docker string
 	// DockerEnv is the environment docker runs with.
 	DockerEnv []string
-	// DockerOutput receives docker's output.
-	DockerOutput io.Writer
-	// Daemon are options for reading from the Docker daemon (tests pass a
-	// client).
-	Daemon []daemon.Option
-	// TempDir holds build output (default the system's temp dir).
+	// TempDir holds build output and images saved from the daemon:
+	// command.TempDir.
 	TempDir string
 }
 
@@ -83,19 +69,32 @@ type Deps struct {
 type TagResult struct {
 	Tag string `json:"tag"`
 	// Status is created, unchanged, moved (a mutable tag that pointed at
-	// another digest), found or missing (--check-exists).
+	// another digest), found or missing (--check-exists), or not set (a
+	// run that failed before it got to the tag).
 	Status   string `json:"status"`
 	Previous string `json:"previous,omitempty"` // the digest a moved tag pointed at
 }
 
+// Tag statuses.
+const (
+	tagCreated   = "created"
+	tagUnchanged = "unchanged"
+	tagMoved     = "moved"
+	tagFound     = "found"
+	tagMissing   = "missing"
+	tagNotSet    = "not set"
+)
+
 // Result is what a run did.
 type Result struct {
-	Registry    string      `json:"registry"`
-	Repository  string      `json:"repository"`
-	ImageURI    string      `json:"imageUri"`
-	ImageDigest string      `json:"imageDigest"`
-	ImageRef    string      `json:"imageRef"`
-	MediaType   string      `json:"mediaType,omitempty"`
+	Registry    string `json:"registry"`
+	Repository  string `json:"repository"`
+	ImageURI    string `json:"imageUri"`
+	ImageDigest string `json:"imageDigest"`
+	ImageRef    string `json:"imageRef"`
+	MediaType   string `json:"mediaType,omitempty"`
+	// Tags are the tags that point at the image after the run: all that
+	// were asked for, unless the run failed part way.
 	Tags        []string    `json:"tags"`
 	TagResults  []TagResult `json:"tagResults"`
 	PushedBytes int64       `json:"pushedBytes"`
@@ -108,6 +107,7 @@ type Result struct {
 
 // target is the registry and repository a run writes to.
 type target struct {
+	p        *Plan
 	cfg      *Config
 	deps     Deps
 	host     string
@@ -119,22 +119,52 @@ type target struct {
 	counter  *countingTransport
 	// mutability of the ECR repository, for checks before pushing.
 	repoInfo *ecrtypes.Repository
+	// repoMissing: the ECR repository does not exist (--check-exists).
+	repoMissing bool
+	// wrote: a manifest or a tag was written; a failure after it returns
+	// the result with what was done.
+	wrote bool
 }
 
-// Run pushes (or promotes, or looks up) the image as cfg says.
-func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+// Run pushes (or promotes, or looks up) the image as the plan says. Local
+// inputs (layout, tarball, the daemon's image, docker buildx) are checked
+// before any AWS or registry call. A run that fails before it wrote
+// anything returns no result, only the error, unless the error is a failed
+// check (exit 1), whose result says what was found.
+func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
+	if p == nil || p.tags == nil {
+		return nil, exitcode.Incompletef("internal error: Run needs the plan Config.Validate returns")
 	}
 	if deps.Log == nil {
 		deps.Log = nopLogger{}
 	}
-	t, err := connect(ctx, &cfg, deps)
-	if err != nil {
+	if deps.Mask == nil {
+		deps.Mask = func(string) {}
+	}
+	t := &target{p: p, cfg: &p.cfg, deps: deps, ecr: p.ecr}
+	if p.registryID != "" {
+		t.regID = aws.String(p.registryID)
+	}
+
+	var art *artifact
+	switch p.Source() {
+	case "oci-layout", "tarball", "daemon":
+		var err error
+		if art, err = t.load(ctx); err != nil {
+			return nil, err
+		}
+		defer art.cleanup()
+	case "build":
+		if err := t.checkBuildx(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := t.connect(ctx); err != nil {
 		return nil, err
 	}
-	res := &Result{Registry: t.host, Repository: cfg.Repository, Tags: cfg.tags, Source: cfg.Source()}
-	res.ImageURI = t.repo.Tag(cfg.tags[0]).String()
+	res := &Result{Registry: t.host, Repository: t.cfg.Repository, Tags: p.Tags(), Source: p.Source()}
+	res.ImageURI = t.repo.Tag(p.tags[0]).String()
 
 	if t.ecr {
 		created, err := t.ensureRepository(ctx)
@@ -142,16 +172,19 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 			return nil, err
 		}
 		res.RepositoryCreated = created
+		t.wrote = created
 	}
-	if cfg.CheckExists {
+	if t.cfg.CheckExists {
 		return t.checkExists(ctx, res)
 	}
 
-	art, err := t.load(ctx)
-	if err != nil {
-		return nil, err
+	if art == nil {
+		var err error
+		if art, err = t.load(ctx); err != nil {
+			return t.failed(res, err)
+		}
+		defer art.cleanup()
 	}
-	defer art.cleanup()
 	res.ImageDigest = art.digest.String()
 	res.ImageRef = t.repo.Digest(res.ImageDigest).String()
 	res.MediaType = string(art.mediaType)
@@ -160,45 +193,87 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	// run before anything is uploaded.
 	plan, err := t.planTags(ctx, art.digest.String())
 	if err != nil {
-		return res, err
+		res.Tags = nil
+		return t.failed(res, err)
 	}
 	allThere := true
-	for _, p := range plan {
-		allThere = allThere && p.current == art.digest.String()
+	for _, pt := range plan {
+		allThere = allThere && pt.current == art.digest.String()
 	}
 	if allThere {
 		t.deps.Log.Logf("%s already has %s under every tag; nothing to push", t.repo, art.digest)
 	} else if !art.inRepo {
 		if err := t.write(ctx, art); err != nil {
-			return res, err
+			res.Tags = nil
+			res.PushedBytes = t.counter.bytes()
+			return t.failed(res, err)
 		}
+		t.wrote = true
 	}
-	for _, p := range plan {
-		tr, err := t.tag(ctx, art, p)
+	for i, pt := range plan {
+		tr, err := t.tag(ctx, art, pt)
 		if err != nil {
 			res.PushedBytes = t.counter.bytes()
-			return res, err
+			return t.failed(res, t.tagFailure(res, plan[i:], err))
 		}
+		t.wrote = t.wrote || tr.Status != tagUnchanged
 		res.TagResults = append(res.TagResults, tr)
 		t.deps.Log.Logf("tag %s: %s", tr.Tag, describeTag(tr))
 	}
 	res.PushedBytes = t.counter.bytes()
 	res.Exists = true
 
-	if cfg.SSMParameter != "" {
-		if err := t.recordSSM(ctx, cfg.tags[0]); err != nil {
+	if t.cfg.SSMParameter != "" {
+		if err := t.recordSSM(ctx, p.tags[0]); err != nil {
 			return res, err
 		}
-		res.SSMParameter = cfg.SSMParameter
+		res.SSMParameter = t.cfg.SSMParameter
 	}
 	return res, nil
 }
 
+// failed returns the result with err when it tells something: a run that
+// wrote part of what it was asked to, or a check that failed on the image
+// it was about to push (an immutable tag pointing elsewhere); else only
+// the error: nothing was done, and outputs such as image-digest would name
+// an image that was never pushed.
+func (t *target) failed(res *Result, err error) (*Result, error) {
+	if t.wrote || (exitcode.Of(err) == exitcode.Failed && res.ImageDigest != "") {
+		return res, err
+	}
+	return nil, err
+}
+
+// tagFailure records the tags a failure left unset, narrows res.Tags to the
+// tags that point at the image, and says in the error which tags this run
+// set, so that nobody has to guess what a half-done run left behind.
+func (t *target) tagFailure(res *Result, rest []tagPlan, err error) error {
+	var at, set []string
+	for _, tr := range res.TagResults {
+		at = append(at, tr.Tag)
+		if tr.Status != tagUnchanged {
+			set = append(set, tr.Tag)
+		}
+	}
+	var unset []string
+	for _, pt := range rest {
+		res.TagResults = append(res.TagResults, TagResult{Tag: pt.tag, Status: tagNotSet})
+		unset = append(unset, pt.tag)
+	}
+	res.Tags = at
+	res.Exists = false
+	done := "this run set no tag"
+	if len(set) > 0 {
+		done = "this run set " + strings.Join(set, ", ")
+	}
+	return fmt.Errorf("%w; %s; not set: %s", err, done, strings.Join(unset, ", "))
+}
+
 func describeTag(tr TagResult) string {
 	switch tr.Status {
-	case "moved":
+	case tagMoved:
 		return "moved from " + tr.Previous
-	case "unchanged":
+	case tagUnchanged:
 		return "already pointed at the image"
 	}
 	return tr.Status
@@ -208,12 +283,11 @@ type nopLogger struct{}
 
 func (nopLogger) Logf(string, ...any)     {}
 func (nopLogger) Warningf(string, ...any) {}
-func (nopLogger) Mask(string)             {}
 
 // connect resolves the registry, logs in to ECR when it is ECR, and builds
 // the registry options.
-func connect(ctx context.Context, cfg *Config, deps Deps) (*target, error) {
-	t := &target{cfg: cfg, deps: deps, ecr: cfg.ecr}
+func (t *target) connect(ctx context.Context) error {
+	cfg, deps := t.cfg, t.deps
 	base := deps.Transport
 	if base == nil {
 		base = remote.DefaultTransport
@@ -228,40 +302,19 @@ func connect(ctx context.Context, cfg *Config, deps Deps) (*target, error) {
 	host := cfg.Registry
 	if t.ecr {
 		if deps.ECR == nil {
-			return nil, exitcode.Incompletef("internal error: no ECR client")
+			return exitcode.Incompletef("internal error: no ECR client")
 		}
-		in := &ecr.GetAuthorizationTokenInput{}
-		if cfg.ecrAccount != "" {
-			t.regID = aws.String(cfg.ecrAccount)
-			in.RegistryIds = []string{cfg.ecrAccount}
-		}
-		out, err := deps.ECR.GetAuthorizationToken(ctx, in)
+		creds, err := ecrref.Login(ctx, deps.ECR, t.p.registryID, deps.Mask)
 		if err != nil {
-			return nil, awsErr("logging in to ECR (GetAuthorizationToken)", err)
+			return awsErr("logging in to ECR", err)
 		}
-		if len(out.AuthorizationData) == 0 || out.AuthorizationData[0].AuthorizationToken == nil {
-			return nil, exitcode.Incompletef("logging in to ECR: GetAuthorizationToken returned no token")
-		}
-		ad := out.AuthorizationData[0]
-		token := aws.ToString(ad.AuthorizationToken)
-		deps.Log.Mask(token)
-		raw, err := base64.StdEncoding.DecodeString(token)
-		if err != nil {
-			return nil, exitcode.Incompletef("logging in to ECR: the authorization token is not base64")
-		}
-		user, pass, ok := strings.Cut(string(raw), ":")
-		if !ok {
-			return nil, exitcode.Incompletef("logging in to ECR: the authorization token is not user:password")
-		}
-		deps.Log.Mask(pass)
 		if host == "" {
-			u, err := url.Parse(aws.ToString(ad.ProxyEndpoint))
-			if err != nil || u.Host == "" {
-				return nil, exitcode.Incompletef("logging in to ECR: unexpected registry endpoint %q", aws.ToString(ad.ProxyEndpoint))
+			if creds.Endpoint == "" {
+				return exitcode.Incompletef("logging in to ECR: GetAuthorizationToken named no registry endpoint")
 			}
-			host = u.Host
+			host = creds.Endpoint
 		}
-		t.opts = append(t.opts, remote.WithAuth(&authn.Basic{Username: user, Password: pass}))
+		t.opts = append(t.opts, remote.WithAuth(&authn.Basic{Username: creds.Username, Password: creds.Password}))
 	} else {
 		kc := deps.Keychain
 		if kc == nil {
@@ -275,11 +328,11 @@ func connect(ctx context.Context, cfg *Config, deps Deps) (*target, error) {
 	}
 	reg, err := name.NewRegistry(host, nameOpts...)
 	if err != nil {
-		return nil, exitcode.BadInputf("registry %q: %v", host, err)
+		return exitcode.Incompletef("registry %q named by ECR: %v", host, err)
 	}
 	t.host, t.registry = host, reg
 	t.repo = reg.Repo(cfg.Repository)
-	return t, nil
+	return nil
 }
 
 // isLoopback reports whether host[:port] is this machine, the only place
@@ -352,8 +405,8 @@ func (t *target) ensureRepository(ctx context.Context) (created bool, err error)
 	case err == nil && len(out.Repositories) > 0:
 		r := out.Repositories[0]
 		t.repoInfo = &r
-		if cfg.TagMutability != "" && !strings.HasPrefix(string(r.ImageTagMutability), cfg.TagMutability) {
-			t.deps.Log.Warningf("repository %s has tag mutability %s, not %s as asked; ecr-push does not change an existing repository", cfg.Repository, r.ImageTagMutability, cfg.TagMutability)
+		if m := t.p.mutability; m != "" && !strings.HasPrefix(string(r.ImageTagMutability), m) {
+			t.deps.Log.Warningf("repository %s has tag mutability %s, not %s as asked; ecr-push does not change an existing repository", cfg.Repository, r.ImageTagMutability, m)
 		}
 		if cfg.ScanOnPush && (r.ImageScanningConfiguration == nil || !r.ImageScanningConfiguration.ScanOnPush) {
 			t.deps.Log.Warningf("repository %s does not scan on push, as asked; ecr-push does not change an existing repository", cfg.Repository)
@@ -362,12 +415,13 @@ func (t *target) ensureRepository(ctx context.Context) (created bool, err error)
 	case err != nil && !errors.As(err, &nf):
 		return false, awsErr("looking up repository "+cfg.Repository+" (DescribeRepositories)", err)
 	case cfg.CheckExists:
+		t.repoMissing = true
 		return false, nil
 	case !cfg.CreateRepository:
 		return false, exitcode.BadInputf("repository %s does not exist in registry %s; create it or pass --create-repository", cfg.Repository, t.host)
 	}
 	mut := ecrtypes.ImageTagMutabilityMutable
-	if cfg.TagMutability == "IMMUTABLE" {
+	if t.p.mutability == "IMMUTABLE" {
 		mut = ecrtypes.ImageTagMutabilityImmutable
 	}
 	cr, err := t.deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{
@@ -413,9 +467,9 @@ func (t *target) immutable(tag string) bool {
 	return immutable
 }
 
-// current returns the digest tag points at in repo ("" when the tag, or the
-// repository, does not exist).
-func (t *target) current(ctx context.Context, repo, tag string) (string, error) {
+// current returns the digest tag points at in repo: "" when the tag does
+// not exist, and repoMissing when the repository does not either.
+func (t *target) current(ctx context.Context, repo, tag string) (digest string, repoMissing bool, err error) {
 	if t.ecr {
 		out, err := t.deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
 			RegistryId: t.regID, RepositoryName: aws.String(repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}},
@@ -423,23 +477,25 @@ func (t *target) current(ctx context.Context, repo, tag string) (string, error) 
 		var inf *ecrtypes.ImageNotFoundException
 		var rnf *ecrtypes.RepositoryNotFoundException
 		switch {
-		case errors.As(err, &inf), errors.As(err, &rnf):
-			return "", nil
+		case errors.As(err, &inf):
+			return "", false, nil
+		case errors.As(err, &rnf):
+			return "", true, nil
 		case err != nil:
-			return "", awsErr(fmt.Sprintf("looking up tag %s in %s (DescribeImages)", tag, repo), err)
+			return "", false, awsErr(fmt.Sprintf("looking up tag %s in %s (DescribeImages)", tag, repo), err)
 		case len(out.ImageDetails) == 0:
-			return "", nil
+			return "", false, nil
 		}
-		return aws.ToString(out.ImageDetails[0].ImageDigest), nil
+		return aws.ToString(out.ImageDetails[0].ImageDigest), false, nil
 	}
 	desc, err := remote.Head(t.registry.Repo(repo).Tag(tag), t.opts...)
 	if isNotFound(err) {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", registryErr(fmt.Sprintf("looking up tag %s in %s", tag, repo), err)
+		return "", false, registryErr(fmt.Sprintf("looking up tag %s in %s", tag, repo), err)
 	}
-	return desc.Digest.String(), nil
+	return desc.Digest.String(), false, nil
 }
 
 func isNotFound(err error) bool {
@@ -447,31 +503,63 @@ func isNotFound(err error) bool {
 	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }
 
+// hasCode reports whether a registry error carries the OCI error code.
+func hasCode(err error, code transport.ErrorCode) bool {
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		return false
+	}
+	for _, d := range terr.Errors {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
 // checkExists answers whether every tag exists.
 func (t *target) checkExists(ctx context.Context, res *Result) (*Result, error) {
-	var missing []string
-	res.Exists = true
-	for _, tag := range t.cfg.tags {
-		d, err := t.current(ctx, t.cfg.Repository, tag)
-		if err != nil {
-			return nil, err
+	repoMissing := func() (*Result, error) {
+		res.TagResults = nil
+		for _, tag := range t.p.tags {
+			res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: tagMissing})
 		}
-		if d == "" {
+		return res, exitcode.Failedf("repository %s does not exist in registry %s", t.cfg.Repository, t.host)
+	}
+	if t.repoMissing {
+		return repoMissing()
+	}
+	var missing []string
+	for _, tag := range t.p.tags {
+		d, noRepo, err := t.current(ctx, t.cfg.Repository, tag)
+		switch {
+		case err != nil:
+			return nil, err
+		case noRepo:
+			return repoMissing()
+		case d == "":
 			missing = append(missing, tag)
-			res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: "missing"})
-			res.Exists = false
+			res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: tagMissing})
 			continue
 		}
 		if res.ImageDigest == "" {
 			res.ImageDigest = d
 			res.ImageRef = t.repo.Digest(d).String()
 		}
-		res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: "found"})
+		res.TagResults = append(res.TagResults, TagResult{Tag: tag, Status: tagFound})
 		t.deps.Log.Logf("tag %s: %s", tag, d)
+	}
+	if len(missing) > 0 && !t.ecr {
+		// A manifest lookup does not say whether the repository is there;
+		// its tag list does.
+		if _, err := remote.List(t.repo, t.opts...); hasCode(err, transport.NameUnknownErrorCode) {
+			return repoMissing()
+		}
 	}
 	if len(missing) > 0 {
 		return res, exitcode.Failedf("%s has no tag %s", t.repo, strings.Join(missing, ", "))
 	}
+	res.Exists = true
 	return res, nil
 }
 
@@ -484,8 +572,8 @@ type tagPlan struct {
 // an immutable tag points at another digest.
 func (t *target) planTags(ctx context.Context, digest string) ([]tagPlan, error) {
 	var plan []tagPlan
-	for _, tag := range t.cfg.tags {
-		cur, err := t.current(ctx, t.cfg.Repository, tag)
+	for _, tag := range t.p.tags {
+		cur, _, err := t.current(ctx, t.cfg.Repository, tag)
 		if err != nil {
 			return nil, err
 		}
@@ -540,14 +628,14 @@ func (m manifestTaggable) MediaType() (types.MediaType, error) { return m.mt, ni
 // "already exists" answers are success), through a manifest PUT elsewhere.
 func (t *target) tag(ctx context.Context, art *artifact, p tagPlan) (TagResult, error) {
 	digest := art.digest.String()
-	tr := TagResult{Tag: p.tag, Status: "created"}
+	tr := TagResult{Tag: p.tag, Status: tagCreated}
 	switch p.current {
 	case digest:
-		tr.Status = "unchanged"
+		tr.Status = tagUnchanged
 		return tr, nil
 	case "":
 	default:
-		tr.Status, tr.Previous = "moved", p.current
+		tr.Status, tr.Previous = tagMoved, p.current
 	}
 	if t.ecr {
 		_, err := t.deps.ECR.PutImage(ctx, &ecr.PutImageInput{
@@ -564,7 +652,7 @@ func (t *target) tag(ctx context.Context, art *artifact, p tagPlan) (TagResult, 
 		case err == nil:
 			return tr, nil
 		case errors.As(err, &already):
-			return TagResult{Tag: p.tag, Status: "unchanged"}, nil
+			return TagResult{Tag: p.tag, Status: tagUnchanged}, nil
 		case errors.As(err, &tagExists):
 			return tr, t.tagTaken(ctx, p.tag, digest)
 		default:
@@ -590,7 +678,7 @@ func (t *target) tag(ctx context.Context, art *artifact, p tagPlan) (TagResult, 
 // to digest (set by someone else since it was looked up), naming the
 // digest it points at when that can be found.
 func (t *target) tagTaken(ctx context.Context, tag, digest string) error {
-	cur, err := t.current(ctx, t.cfg.Repository, tag)
+	cur, _, err := t.current(ctx, t.cfg.Repository, tag)
 	if err != nil || cur == "" {
 		cur = "another digest"
 	}
@@ -603,19 +691,15 @@ func (t *target) recordSSM(ctx context.Context, value string) error {
 	if t.deps.SSM == nil {
 		return exitcode.Incompletef("internal error: no SSM client")
 	}
-	in := &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Overwrite: aws.Bool(true)}
-	out, err := t.deps.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)})
-	var nf *ssmtypes.ParameterNotFound
+	cur, found, err := t.deps.SSM.GetParameter(ctx, name)
 	switch {
-	case errors.As(err, &nf):
-		in.Type = ssmtypes.ParameterTypeString
 	case err != nil:
 		return awsErr("reading SSM parameter "+name+" (GetParameter)", err)
-	case out.Parameter != nil && aws.ToString(out.Parameter.Value) == value:
+	case found && cur == value:
 		t.deps.Log.Logf("SSM parameter %s already holds %s", name, value)
 		return nil
 	}
-	if _, err := t.deps.SSM.PutParameter(ctx, in); err != nil {
+	if err := t.deps.SSM.PutParameter(ctx, name, value, found); err != nil {
 		return awsErr("recording the tag in SSM parameter "+name+" (PutParameter)", err)
 	}
 	t.deps.Log.Logf("SSM parameter %s = %s", name, value)

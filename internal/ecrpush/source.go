@@ -1,6 +1,7 @@
 package ecrpush
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,13 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -45,15 +45,16 @@ func (t *target) load(ctx context.Context) (*artifact, error) {
 	cfg := t.cfg
 	var art *artifact
 	var err error
-	switch cfg.Source() {
+	switch t.p.Source() {
 	case "oci-layout":
-		art, err = fromLayout(cfg.OCILayout, "--oci-layout "+cfg.OCILayout)
+		art, err = fromLayout(cfg.OCILayout, fmt.Sprintf("--oci-layout %q", cfg.OCILayout))
 	case "tarball":
+		what := fmt.Sprintf("--tarball %q", cfg.Tarball)
 		var img v1.Image
 		if img, err = tarball.ImageFromPath(cfg.Tarball, nil); err != nil {
-			return nil, exitcode.BadInputf("--tarball %s: %v", cfg.Tarball, err)
+			return nil, exitcode.BadInputf("%s: not a docker save tarball: %v", what, err)
 		}
-		art, err = fromImage(img, "--tarball "+cfg.Tarball)
+		art, err = fromImage(img, what)
 	case "daemon":
 		art, err = t.fromDaemon(ctx)
 	case "build":
@@ -161,30 +162,85 @@ func fromLayout(dir, what string) (*artifact, error) {
 	return fromIndex(ii, what)
 }
 
-// fromDaemon reads an image from the local Docker daemon.
+// fromDaemon reads --image from the local Docker daemon with the docker
+// command, as docker save does: docker image inspect says whether the
+// daemon has it, docker save writes it to a file in the temporary
+// directory, and the tarball is pushed. The docker command knows the
+// daemon's address, contexts and TLS settings (DOCKER_HOST and the rest).
 func (t *target) fromDaemon(ctx context.Context) (*artifact, error) {
-	ref, err := name.ParseReference(t.cfg.Image)
-	if err != nil {
-		return nil, exitcode.BadInputf("--image %q: %v", t.cfg.Image, err)
+	img := t.cfg.Image
+	if t.deps.Docker == "" {
+		return nil, badInput("image", img, "reading from the Docker daemon needs the docker command on PATH")
 	}
-	opts := append([]daemon.Option{daemon.WithContext(ctx)}, t.deps.Daemon...)
-	img, err := daemon.Image(ref, opts...)
-	if err != nil {
-		if strings.Contains(strings.ToLower(err.Error()), "no such image") {
-			return nil, exitcode.BadInputf("--image %s: the Docker daemon has no such image", t.cfg.Image)
+	if _, err := t.docker(ctx, "image", "inspect", "--format", "{{.Id}}", img); err != nil {
+		if ctx.Err() != nil {
+			return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, ctx.Err())
 		}
-		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", t.cfg.Image, err)
+		// docker says "no such image" and "cannot connect" with the same
+		// exit code; whether the daemon answers at all tells them apart.
+		if _, verr := t.docker(ctx, "version", "--format", "{{.Server.Version}}"); verr != nil {
+			return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, verr)
+		}
+		return nil, badInput("image", img, "the Docker daemon has no such image")
 	}
-	art, err := fromImage(img, "--image "+t.cfg.Image)
+	f, err := os.CreateTemp(t.deps.TempDir, "ecr-push-image-*.tar")
 	if err != nil {
-		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", t.cfg.Image, errors.Unwrap(err))
+		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, err)
 	}
+	f.Close()
+	cleanup := func() { os.Remove(f.Name()) }
+	if _, err := t.docker(ctx, "save", "--output", f.Name(), img); err != nil {
+		cleanup()
+		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, err)
+	}
+	tb, err := tarball.ImageFromPath(f.Name(), nil)
+	var art *artifact
+	if err == nil {
+		art, err = fromImage(tb, "docker save "+img)
+	}
+	if err != nil {
+		cleanup()
+		return nil, exitcode.Incompletef("reading %s from the Docker daemon: %w", img, err)
+	}
+	art.cleanup = cleanup
 	return art, nil
 }
 
-// BuildArgs returns the docker command line for a build writing an OCI
-// layout to dest.
-func BuildArgs(cfg *Config, dest string) []string {
+// docker runs a docker command and returns its output; an error carries
+// the last lines docker wrote to stderr.
+func (t *target) docker(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, t.deps.Docker, args...)
+	cmd.Env = t.deps.DockerEnv
+	var stderr bytes.Buffer
+	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 4 << 10}
+	out, err := cmd.Output()
+	if err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return out, fmt.Errorf("docker %s: %v: %s", args[0], err, msg)
+		}
+		return out, fmt.Errorf("docker %s: %w", args[0], err)
+	}
+	return out, nil
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// dockerArgs returns the docker command line for a build writing an OCI
+// layout to dest; with forLog, the build arguments' values are left out
+// (they are for settings, but someone will pass a token that way).
+func (p *Plan) dockerArgs(dest string, forLog bool) []string {
+	cfg := &p.cfg
 	args := []string{"buildx", "build", "--output", "type=oci,dest=" + dest + ",tar=false"}
 	if cfg.File != "" {
 		args = append(args, "--file", cfg.File)
@@ -195,8 +251,15 @@ func BuildArgs(cfg *Config, dest string) []string {
 	if cfg.Target != "" {
 		args = append(args, "--target", cfg.Target)
 	}
-	for _, a := range cfg.BuildArgs {
-		args = append(args, "--build-arg", a)
+	for _, a := range p.buildArgs {
+		v := a.value
+		if forLog {
+			v = "***"
+		}
+		args = append(args, "--build-arg", a.key+"="+v)
+	}
+	for _, s := range p.secrets {
+		args = append(args, "--secret", s)
 	}
 	if !cfg.Provenance {
 		args = append(args, "--provenance=false")
@@ -204,23 +267,48 @@ func BuildArgs(cfg *Config, dest string) []string {
 	return append(args, cfg.Context)
 }
 
-// build runs docker buildx build into an OCI layout and loads the result.
-func (t *target) build(ctx context.Context) (*artifact, error) {
+// errNoBuildx is what a build without docker buildx gets.
+var errNoBuildx = "docker buildx is needed for --context (or push an OCI layout/tarball)"
+
+// checkBuildx makes sure docker buildx can run before anything else is
+// done: without it docker prints its own usage text and exits 1, long after
+// the login.
+func (t *target) checkBuildx(ctx context.Context) error {
 	if t.deps.Docker == "" {
-		return nil, exitcode.BadInputf("--context: building needs the docker command (with buildx) on PATH")
+		return exitcode.BadInputf("%s; no docker command on PATH", errNoBuildx)
 	}
+	cmd := exec.CommandContext(ctx, t.deps.Docker, "buildx", "version")
+	cmd.Env = t.deps.DockerEnv
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return exitcode.Incompletef("checking for docker buildx: %w", ctx.Err())
+		}
+		return exitcode.BadInputf("%s; `docker buildx version` failed: %v", errNoBuildx, err)
+	}
+	return nil
+}
+
+// build runs docker buildx build into an OCI layout and loads the result.
+// docker's output is external text: it reaches the log through the Logger,
+// escaped, so a build step cannot issue workflow commands.
+func (t *target) build(ctx context.Context) (*artifact, error) {
 	dir, err := os.MkdirTemp(t.deps.TempDir, "ecr-push-build-")
 	if err != nil {
 		return nil, exitcode.Incompletef("building: %w", err)
 	}
 	cleanup := func() { os.RemoveAll(dir) }
 	dest := filepath.Join(dir, "layout")
-	args := BuildArgs(t.cfg, dest)
-	t.deps.Log.Logf("running %s %s", t.deps.Docker, strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, t.deps.Docker, args...)
+	for _, v := range t.p.secretValues {
+		t.deps.Mask(v)
+	}
+	t.deps.Log.Logf("running %s %s", t.deps.Docker, strings.Join(t.p.dockerArgs(dest, true), " "))
+	cmd := exec.CommandContext(ctx, t.deps.Docker, t.p.dockerArgs(dest, false)...)
 	cmd.Env = t.deps.DockerEnv
-	cmd.Stdout, cmd.Stderr = t.deps.DockerOutput, t.deps.DockerOutput
-	if err := cmd.Run(); err != nil {
+	out := &lineLogger{logf: t.deps.Log.Logf}
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	out.Flush()
+	if err != nil {
 		cleanup()
 		if ctx.Err() != nil {
 			return nil, exitcode.Incompletef("docker buildx build: %w", ctx.Err())
@@ -234,6 +322,38 @@ func (t *target) build(ctx context.Context) (*artifact, error) {
 	}
 	art.cleanup = cleanup
 	return art, nil
+}
+
+// lineLogger hands a program's output to logf a line at a time.
+type lineLogger struct {
+	mu   sync.Mutex
+	logf func(string, ...any)
+	buf  []byte
+}
+
+func (w *lineLogger) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.logf("%s", strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+// Flush logs what is left after the last newline.
+func (w *lineLogger) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.logf("%s", string(w.buf))
+		w.buf = nil
+	}
 }
 
 // manifestTypes are the manifest media types a promotion accepts.

@@ -3,7 +3,6 @@ package ecrpush
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -14,13 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	api "github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/daemon"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -48,6 +43,20 @@ func TestMain(m *testing.M) {
 
 func fakeDocker(args []string) int {
 	dir := filepath.Dir(os.Args[0])
+	if len(args) > 0 && args[0] == "buildx" {
+		// A docker without the buildx plugin, as docker answers it.
+		if _, err := os.Stat(filepath.Join(dir, "NO_BUILDX")); err == nil {
+			fmt.Fprintf(os.Stderr, "docker: unknown command: docker buildx\n\nRun 'docker --help' for more information\n")
+			return 1
+		}
+	}
+	if len(args) > 0 && (args[0] == "image" || args[0] == "version" || args[0] == "save") {
+		return fakeDockerDaemon(dir, args)
+	}
+	if len(args) == 2 && args[0] == "buildx" && args[1] == "version" {
+		fmt.Println("github.com/docker/buildx v0.24.0 stand-in")
+		return 0
+	}
 	if err := os.WriteFile(filepath.Join(dir, "args"), []byte(strings.Join(args, "\n")), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -70,7 +79,8 @@ func fakeDocker(args []string) int {
 		}
 	}
 	ctxDir := args[len(args)-1]
-	if _, err := os.Stat(filepath.Join(ctxDir, "FAIL")); err == nil {
+	if msg, err := os.ReadFile(filepath.Join(ctxDir, "FAIL")); err == nil {
+		os.Stderr.Write(msg)
 		fmt.Fprintln(os.Stderr, "ERROR: failed to solve: process \"/bin/sh -c false\" did not complete successfully: exit code: 1")
 		return 1
 	}
@@ -119,12 +129,10 @@ func TestBuild(t *testing.T) {
 	if err := os.WriteFile(dockerfile, []byte("FROM scratch\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var dockerOut bytes.Buffer
-	cmd := newCommand(func(_ context.Context, _ *Config, rt *command.Runtime) (Deps, error) {
+	cmd := newCommand(func(_ context.Context, _ *Plan, rt *command.Runtime) (Deps, error) {
 		d := e.deps()
-		d.Log = rt.Action
+		d.Log, d.Mask = rt.Action, rt.Mask
 		d.Docker = lookPath("docker", rt.Getenv("PATH"))
-		d.DockerOutput = &dockerOut
 		return d, nil
 	})
 	getenv := func(k string) string {
@@ -154,8 +162,8 @@ func TestBuild(t *testing.T) {
 			t.Errorf("docker arg %d = %q, want %q", i, args[i], want[i])
 		}
 	}
-	if !strings.Contains(dockerOut.String(), "exporting to oci image format") {
-		t.Errorf("docker output not passed on: %q", dockerOut.String())
+	if !strings.Contains(stderr.String(), "exporting to oci image format") {
+		t.Errorf("docker output not passed on: %q", stderr.String())
 	}
 	if !strings.Contains(stdout.String(), `"source": "build"`) {
 		t.Errorf("result: %s", stdout.String())
@@ -165,8 +173,8 @@ func TestBuild(t *testing.T) {
 	}
 
 	// A multi-platform build is pushed as an index.
-	res, err := Run(context.Background(), Config{Repository: "app", Tags: []string{"multi"}, Context: ctxDir, Platform: "linux/amd64,linux/arm64", Jobs: 2},
-		Deps{ECR: e.ecr, Log: e.log, Docker: filepath.Join(bin, "docker"), DockerOutput: io.Discard})
+	res, err := runConfig(context.Background(), Config{Repository: "app", Tags: []string{"multi"}, Context: ctxDir, Platform: "linux/amd64,linux/arm64", Jobs: 2},
+		Deps{ECR: e.ecr, Log: e.log, Docker: filepath.Join(bin, "docker")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,64 +186,53 @@ func TestBuild(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ctxDir, "FAIL"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(context.Background(), Config{Repository: "app", Tags: []string{"broken"}, Context: ctxDir, Jobs: 2},
-		Deps{ECR: e.ecr, Log: e.log, Docker: filepath.Join(bin, "docker"), DockerOutput: io.Discard})
+	_, err = runConfig(context.Background(), Config{Repository: "app", Tags: []string{"broken"}, Context: ctxDir, Jobs: 2},
+		Deps{ECR: e.ecr, Log: e.log, Docker: filepath.Join(bin, "docker")})
 	wantCode(t, err, exitcode.Failed, "docker buildx build failed")
 
 	// No docker: bad input.
-	_, err = Run(context.Background(), Config{Repository: "app", Tags: []string{"x"}, Context: ctxDir, Jobs: 2}, Deps{ECR: e.ecr})
+	_, err = runConfig(context.Background(), Config{Repository: "app", Tags: []string{"x"}, Context: ctxDir, Jobs: 2}, Deps{ECR: e.ecr})
 	wantCode(t, err, exitcode.BadInput, "docker")
 }
 
-// fakeDaemon is a Docker daemon holding one image.
-type fakeDaemon struct {
-	ref string
-	img v1.Image
+// daemonImage is where the stand-in docker keeps the daemon's image ref.
+func daemonImage(bin, ref string) string {
+	return filepath.Join(bin, "images", strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(ref)+".tar")
 }
 
-// is reports whether ref names the daemon's image (docker accepts short
-// and full names alike).
-func (d *fakeDaemon) is(ref string) bool {
-	a, err1 := name.ParseReference(ref)
-	b, err2 := name.ParseReference(d.ref)
-	return err1 == nil && err2 == nil && a.Name() == b.Name()
-}
-
-func (d *fakeDaemon) NegotiateAPIVersion(context.Context) {}
-
-func (d *fakeDaemon) ImageSave(_ context.Context, refs []string, _ ...client.ImageSaveOption) (io.ReadCloser, error) {
-	if len(refs) != 1 || !d.is(refs[0]) {
-		return nil, fmt.Errorf("Error response from daemon: No such image: %v", refs)
+// fakeDockerDaemon answers the commands that read the Docker daemon's
+// images (image inspect, version, save) as docker does, from the images
+// under the link's directory; a file NO_DAEMON there is a daemon that
+// cannot be reached.
+func fakeDockerDaemon(dir string, args []string) int {
+	if _, err := os.Stat(filepath.Join(dir, "NO_DAEMON")); err == nil {
+		fmt.Fprintln(os.Stderr, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?")
+		return 1
 	}
-	tag, err := name.NewTag(d.ref)
-	if err != nil {
-		return nil, err
+	switch {
+	case args[0] == "version":
+		fmt.Println("28.2.2")
+		return 0
+	case args[0] == "image" && len(args) == 5 && args[1] == "inspect":
+		if _, err := os.Stat(daemonImage(dir, args[4])); err != nil {
+			fmt.Fprintf(os.Stderr, "Error response from daemon: No such image: %s\n", args[4])
+			return 1
+		}
+		fmt.Println("sha256:0123")
+		return 0
+	case args[0] == "save" && len(args) == 4 && args[1] == "--output":
+		b, err := os.ReadFile(daemonImage(dir, args[3]))
+		if err == nil {
+			err = os.WriteFile(args[2], b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
 	}
-	var buf bytes.Buffer
-	if err := tarball.Write(tag, d.img, &buf); err != nil {
-		return nil, err
-	}
-	return io.NopCloser(&buf), nil
-}
-
-func (d *fakeDaemon) ImageInspectWithRaw(_ context.Context, ref string) (api.InspectResponse, []byte, error) {
-	if !d.is(ref) {
-		return api.InspectResponse{}, nil, errors.New("Error response from daemon: No such image: " + ref)
-	}
-	id, err := d.img.ConfigName()
-	return api.InspectResponse{ID: id.String()}, nil, err
-}
-
-func (d *fakeDaemon) ImageLoad(context.Context, io.Reader, ...client.ImageLoadOption) (api.LoadResponse, error) {
-	return api.LoadResponse{}, errors.New("not supported")
-}
-
-func (d *fakeDaemon) ImageTag(context.Context, string, string) error {
-	return errors.New("not supported")
-}
-
-func (d *fakeDaemon) ImageHistory(context.Context, string, ...client.ImageHistoryOption) ([]api.HistoryResponseItem, error) {
-	return nil, errors.New("not supported")
+	fmt.Fprintf(os.Stderr, "stand-in docker: unexpected %q\n", args)
+	return 2
 }
 
 func TestDaemonSource(t *testing.T) {
@@ -243,17 +240,39 @@ func TestDaemonSource(t *testing.T) {
 	e := newEnv(t)
 	e.createRepo("app", false)
 	img := randomImage(t, 1024, 2)
+	bin := standInDocker(t)
+	if err := os.MkdirAll(filepath.Join(bin, "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag("model:local")
+	if err := tarball.WriteToFile(daemonImage(bin, "model:local"), tag, img); err != nil {
+		t.Fatal(err)
+	}
 	deps := e.deps()
-	deps.Daemon = []daemon.Option{daemon.WithClient(&fakeDaemon{ref: "index.docker.io/library/model:local", img: img})}
-	res, err := Run(context.Background(), Config{Repository: "app", Image: "model:local", Tags: []string{"v1"}, Jobs: 2}, deps)
+	deps.Docker = filepath.Join(bin, "docker")
+	res, err := runConfig(context.Background(), Config{Repository: "app", Image: "model:local", Tags: []string{"v1"}, Jobs: 2}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.ImageDigest != digestOf(t, img) || res.Source != "daemon" {
 		t.Errorf("daemon push: %s from %s", res.ImageDigest, res.Source)
 	}
-	_, err = Run(context.Background(), Config{Repository: "app", Image: "other:local", Tags: []string{"v1"}, Jobs: 2}, deps)
+	if left, _ := os.ReadDir(deps.TempDir); len(left) != 0 {
+		t.Errorf("the saved image was left behind: %v", left)
+	}
+	_, err = runConfig(context.Background(), Config{Repository: "app", Image: "other:local", Tags: []string{"v1"}, Jobs: 2}, deps)
 	wantCode(t, err, exitcode.BadInput, "no such image")
+
+	// A daemon that does not answer: could not finish, before any ECR call.
+	if err := os.WriteFile(filepath.Join(bin, "NO_DAEMON"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logins := e.ecr.Calls("GetAuthorizationToken")
+	_, err = runConfig(context.Background(), Config{Repository: "app", Image: "model:local", Tags: []string{"v1"}, Jobs: 2}, deps)
+	wantCode(t, err, exitcode.Incomplete, "Cannot connect to the Docker daemon")
+	if n := e.ecr.Calls("GetAuthorizationToken") - logins; n != 0 {
+		t.Errorf("logged in to ECR (%d calls) for an image that could not be read", n)
+	}
 }
 
 // TestOtherRegistry pushes to a plain OCI registry over HTTP (127.0.0.1),
@@ -267,7 +286,7 @@ func TestOtherRegistry(t *testing.T) {
 	img := randomImage(t, 2048, 2)
 	dir := writeLayout(t, img)
 	cfg := Config{Registry: host, Repository: "demo/app", OCILayout: dir, Tags: []string{"dev,latest"}, Jobs: 4}
-	res, err := Run(context.Background(), cfg, deps)
+	res, err := runConfig(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,24 +297,24 @@ func TestOtherRegistry(t *testing.T) {
 	if err != nil || got.Digest.String() != digestOf(t, img) {
 		t.Fatalf("latest: %v %v", got, err)
 	}
-	again, err := Run(context.Background(), cfg, deps)
+	again, err := runConfig(context.Background(), cfg, deps)
 	if err != nil || again.PushedBytes != 0 {
 		t.Errorf("re-push: %d bytes, %v", again.PushedBytes, err)
 	}
 	// Promotion and lookup through the registry API.
-	promoted, err := Run(context.Background(), Config{Registry: host, Repository: "demo/app", SourceTag: "dev", Tags: []string{"prod"}, Jobs: 1}, deps)
+	promoted, err := runConfig(context.Background(), Config{Registry: host, Repository: "demo/app", SourceTag: "dev", Tags: []string{"prod"}, Jobs: 1}, deps)
 	if err != nil || promoted.ImageDigest != digestOf(t, img) {
 		t.Errorf("promote: %v %+v", err, promoted)
 	}
-	cross, err := Run(context.Background(), Config{Registry: host, Repository: "demo/other", SourceRepository: "demo/app", SourceTag: "dev", Tags: []string{"prod"}, Jobs: 1}, deps)
+	cross, err := runConfig(context.Background(), Config{Registry: host, Repository: "demo/other", SourceRepository: "demo/app", SourceTag: "dev", Tags: []string{"prod"}, Jobs: 1}, deps)
 	if err != nil || cross.ImageDigest != digestOf(t, img) {
 		t.Errorf("promote across repositories: %v %+v", err, cross)
 	}
-	check, err := Run(context.Background(), Config{Registry: host, Repository: "demo/app", Tags: []string{"prod"}, CheckExists: true, Jobs: 1}, deps)
+	check, err := runConfig(context.Background(), Config{Registry: host, Repository: "demo/app", Tags: []string{"prod"}, CheckExists: true, Jobs: 1}, deps)
 	if err != nil || !check.Exists {
 		t.Errorf("check-exists: %v %+v", err, check)
 	}
-	_, err = Run(context.Background(), Config{Registry: host, Repository: "demo/app", Tags: []string{"nope"}, CheckExists: true, Jobs: 1}, deps)
+	_, err = runConfig(context.Background(), Config{Registry: host, Repository: "demo/app", Tags: []string{"nope"}, CheckExists: true, Jobs: 1}, deps)
 	wantCode(t, err, exitcode.Failed, "nope")
 }
 
@@ -313,16 +332,16 @@ func TestOtherRegistryImmutableTag(t *testing.T) {
 	e.createRepo("app", true)
 	deps := Deps{Log: &recLog{}, Keychain: authn.NewMultiKeychain()}
 	first, second := randomImage(t, 512, 1), randomImage(t, 512, 1)
-	if _, err := Run(context.Background(), Config{Registry: host, Repository: "app", OCILayout: writeLayout(t, first), Tags: []string{"v1"}, Jobs: 2}, deps); err != nil {
+	if _, err := runConfig(context.Background(), Config{Registry: host, Repository: "app", OCILayout: writeLayout(t, first), Tags: []string{"v1"}, Jobs: 2}, deps); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Run(context.Background(), Config{Registry: host, Repository: "app", OCILayout: writeLayout(t, second), Tags: []string{"v1"}, Jobs: 2}, deps)
+	_, err := runConfig(context.Background(), Config{Registry: host, Repository: "app", OCILayout: writeLayout(t, second), Tags: []string{"v1"}, Jobs: 2}, deps)
 	wantCode(t, err, exitcode.Failed, "v1", digestOf(t, first), digestOf(t, second))
 	if d, _ := f.TagDigest("app", "v1"); d != digestOf(t, first) {
 		t.Error("immutable tag moved")
 	}
 	// A repository the registry does not have: exit 3 with its message.
-	_, err = Run(context.Background(), Config{Registry: host, Repository: "missing", OCILayout: writeLayout(t, first), Tags: []string{"v1"}, Jobs: 2}, deps)
+	_, err = runConfig(context.Background(), Config{Registry: host, Repository: "missing", OCILayout: writeLayout(t, first), Tags: []string{"v1"}, Jobs: 2}, deps)
 	wantCode(t, err, exitcode.Incomplete, "NAME_UNKNOWN")
 }
 

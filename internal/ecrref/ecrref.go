@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,28 +36,36 @@ type Host struct {
 //	<account>.dkr-ecr.<region>.on.amazonwebservices.com.cn
 //
 // and the isolated partitions' suffixes (c2s.ic.gov, sc2s.sgov.gov).
-var hostRe = regexp.MustCompile(`^([0-9]{12})\.` +
+var hostRe = lazyRegexp(`^([0-9]{12})\.` +
 	`(?:dkr\.ecr(-fips)?\.(` + regionPattern + `)\.(?:amazonaws\.com(?:\.cn)?|c2s\.ic\.gov|sc2s\.sgov\.gov)` +
 	`|dkr-ecr(-fips)?\.(` + regionPattern + `)\.on\.(?:aws|amazonwebservices\.com\.cn))$`)
 
 const (
 	regionPattern = `[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}`
 	repoPattern   = `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`
-	tagPattern    = `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`
 	digestPattern = `sha256:[a-f0-9]{64}`
 )
 
 var (
-	repoRe   = regexp.MustCompile(`^` + repoPattern + `$`)
-	tagRe    = regexp.MustCompile(`^` + tagPattern + `$`)
-	digestRe = regexp.MustCompile(`^` + digestPattern + `$`)
+	repoRe   = lazyRegexp(`^` + repoPattern + `$`)
+	digestRe = lazyRegexp(`^` + digestPattern + `$`)
 )
+
+// lazyRegexp compiles expr when it is first used: compiled at start-up, the
+// patterns above cost every tool's run (--version included) about a
+// millisecond and 190 KB.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // ParseHost parses an ECR private registry host; ok is false for any other
 // host (Docker Hub, ECR Public, a local registry).
 func ParseHost(host string) (h Host, ok bool) {
 	host = strings.ToLower(host)
-	m := hostRe.FindStringSubmatch(host)
+	if !strings.Contains(host, "dkr") {
+		return Host{}, false // every ECR host form has dkr.ecr or dkr-ecr
+	}
+	m := hostRe().FindStringSubmatch(host)
 	if m == nil {
 		return Host{}, false
 	}
@@ -77,13 +86,26 @@ func IsHost(host string) bool {
 
 // ValidRepository reports whether name is a valid ECR repository name
 // (lower case, path components separated by /, at most 256 characters).
-func ValidRepository(name string) bool { return len(name) <= 256 && repoRe.MatchString(name) }
+func ValidRepository(name string) bool { return len(name) <= 256 && repoRe().MatchString(name) }
 
-// ValidTag reports whether tag is a valid image tag.
-func ValidTag(tag string) bool { return tagRe.MatchString(tag) }
+// ValidTag reports whether tag is a valid image tag: a letter, digit or _,
+// then up to 127 letters, digits, _ . or -. (Checked by hand: the
+// equivalent regular expression takes 0.7 ms to compile.)
+func ValidTag(tag string) bool {
+	if tag == "" || len(tag) > 128 || tag[0] == '.' || tag[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidDigest reports whether d is a sha256 digest, sha256:<64 hex>.
-func ValidDigest(d string) bool { return digestRe.MatchString(d) }
+func ValidDigest(d string) bool { return digestRe().MatchString(d) }
 
 // Image is an image in an ECR repository: by tag, by digest, or both
 // (repo:tag@sha256:..., where the digest is what counts).

@@ -150,3 +150,15 @@ func TestLogin(t *testing.T) {
 		}
 	}
 }
+
+func TestValidTag(t *testing.T) {
+	t.Parallel()
+	for tag, want := range map[string]bool{
+		"v1": true, "build-42-abc1234": true, "_x": true, "1.0.7": true, "A_b.c-d": true, strings.Repeat("x", 128): true,
+		"": false, ".v1": false, "-v1": false, "v 1": false, "v/1": false, "v:1": false, "vé": false, strings.Repeat("x", 129): false,
+	} {
+		if got := ecrref.ValidTag(tag); got != want {
+			t.Errorf("ValidTag(%q) = %t", tag, got)
+		}
+	}
+}

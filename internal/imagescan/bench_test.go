@@ -17,9 +17,9 @@ func BenchmarkTrivyScan(b *testing.B) {
 	cfg := baseConfig(b)
 	cfg.CacheDir = copyCache(b, cfg.CacheDir)
 	deps := testDeps(b, nil)
-	deps.Logf, deps.Warnf = func(string, ...any) {}, func(string, ...any) {}
+	deps.Log = nopLogger{}
 	for b.Loop() {
-		if _, err := Run(context.Background(), cfg, deps); exitcode.Of(err) != exitcode.Failed {
+		if _, err := runConfig(context.Background(), cfg, deps); exitcode.Of(err) != exitcode.Failed {
 			b.Fatal(err)
 		}
 	}
@@ -30,14 +30,14 @@ func BenchmarkTrivyScanColdLayerCache(b *testing.B) {
 	cfg := baseConfig(b)
 	cfg.CacheDir = copyCache(b, cfg.CacheDir)
 	deps := testDeps(b, nil)
-	deps.Logf, deps.Warnf = func(string, ...any) {}, func(string, ...any) {}
+	deps.Log = nopLogger{}
 	for b.Loop() {
 		b.StopTimer()
 		if err := os.RemoveAll(filepath.Join(cfg.CacheDir, "fanal")); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := Run(context.Background(), cfg, deps); exitcode.Of(err) != exitcode.Failed {
+		if _, err := runConfig(context.Background(), cfg, deps); exitcode.Of(err) != exitcode.Failed {
 			b.Fatal(err)
 		}
 	}

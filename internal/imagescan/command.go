@@ -34,8 +34,7 @@ func defaultDeps(rt *command.Runtime) Deps {
 			}
 			return ecr.NewFromConfig(cfg), nil
 		},
-		Logf:     rt.Logf,
-		Warnf:    rt.Warningf,
+		Log:      rt.Action,
 		Mask:     rt.Mask,
 		TrivyLog: &logHandler{logf: rt.Logf, level: slog.LevelWarn},
 	}
@@ -111,11 +110,11 @@ image-scan --tarball app.tar --ignore-file .image-scan-ignore.yaml --fail-on CRI
 				JSONFile:       c.String("json-file"),
 				SummaryFile:    c.String("summary-file"),
 			}
-			res, err := Run(ctx, cfg, deps(rt))
-			if res == nil {
+			plan, err := cfg.Validate()
+			if err != nil {
 				return nil, err
 			}
-			return res, err
+			return Run(ctx, plan, deps(rt))
 		},
 	}
 }

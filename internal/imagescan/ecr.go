@@ -2,7 +2,6 @@ package imagescan
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,45 +12,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/mlship/mlship/internal/action"
+	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
 // ECRAPI is the part of the ECR API image-scan calls.
 type ECRAPI interface {
+	ecrref.AuthAPI
 	DescribeImageScanFindings(context.Context, *ecr.DescribeImageScanFindingsInput, ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error)
-	GetAuthorizationToken(context.Context, *ecr.GetAuthorizationTokenInput, ...func(*ecr.Options)) (*ecr.GetAuthorizationTokenOutput, error)
-}
-
-// ecrLogin returns the registry credentials for an ECR registry from
-// GetAuthorizationToken, and hands the password to mask.
-func ecrLogin(ctx context.Context, api ECRAPI, registryID string, mask func(string)) (authn.Authenticator, error) {
-	// The token is good for every registry the caller may use.
-	out, err := api.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
-	if err != nil {
-		return nil, exitcode.Incompletef("logging in to ECR registry %s: %w", registryID, err)
-	}
-	if len(out.AuthorizationData) == 0 || out.AuthorizationData[0].AuthorizationToken == nil {
-		return nil, exitcode.Incompletef("logging in to ECR registry %s: no authorization data returned", registryID)
-	}
-	raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.AuthorizationData[0].AuthorizationToken))
-	if err != nil {
-		return nil, exitcode.Incompletef("logging in to ECR registry %s: decoding the token: %w", registryID, err)
-	}
-	user, pass, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return nil, exitcode.Incompletef("logging in to ECR registry %s: the token is not user:password", registryID)
-	}
-	mask(pass)
-	mask(aws.ToString(out.AuthorizationData[0].AuthorizationToken))
-	return &authn.Basic{Username: user, Password: pass}, nil
 }
 
 // waitOptions tune the wait for ECR's scan.
 type waitOptions struct {
 	MinDelay, MaxDelay time.Duration
-	Logf               func(string, ...any)
+	Log                action.Logger
+}
+
+// short names an ECR image in messages: repository:tag, or
+// repository@digest when it is given by digest.
+func short(img ecrref.Image) string {
+	if img.Digest != "" {
+		return img.Repository + "@" + img.Digest
+	}
+	return img.Repository + ":" + img.Tag
 }
 
 // ecrScan is what ECR reported for one image.
@@ -64,6 +49,10 @@ type ecrScan struct {
 	VulnerabilitySourceUpdatedAt time.Time `json:"vulnerabilitySourceUpdatedAt,omitzero"`
 	// SeverityCounts are ECR's own counts, in ECR's severity names.
 	SeverityCounts map[string]int32 `json:"findingSeverityCounts,omitempty"`
+
+	// Unread counts the findings that had no package details: counted by
+	// their severity all the same.
+	Unread int `json:"unreadFindings,omitempty"`
 
 	vulns []types.DetectedVulnerability
 	fix   map[int]fixState // index in vulns -> fix availability
@@ -94,11 +83,12 @@ func (e *scanStateError) Error() string {
 //     FINDINGS_UNAVAILABLE, LIMIT_EXCEEDED, IMAGE_ARCHIVED, any state this
 //     version does not know, and ScanNotFoundException: no findings to
 //     trust, an error (fail closed: never a clean scan).
-func ecrFindings(ctx context.Context, api ECRAPI, ref ecrRef, o waitOptions) (*ecrScan, error) {
+func ecrFindings(ctx context.Context, api ECRAPI, img ecrref.Image, o waitOptions) (*ecrScan, error) {
+	ref := short(img)
 	in := &ecr.DescribeImageScanFindingsInput{
-		RegistryId:     aws.String(ref.RegistryID),
-		RepositoryName: aws.String(ref.Repository),
-		ImageId:        imageID(ref),
+		RegistryId:     aws.String(img.Host.Account),
+		RepositoryName: aws.String(img.Repository),
+		ImageId:        imageID(img),
 		MaxResults:     aws.Int32(1000),
 	}
 	deadline, ok := ctx.Deadline()
@@ -122,7 +112,7 @@ func ecrFindings(ctx context.Context, api ECRAPI, ref ecrRef, o waitOptions) (*e
 			st, desc = out.ImageScanStatus.Status, aws.ToString(out.ImageScanStatus.Description)
 		}
 		if st != last {
-			o.Logf("ECR scan of %s: %s", ref, orPending(st))
+			o.Log.Logf("ECR scan of %s: %s", ref, orPending(st))
 			last = st
 		}
 		switch st {
@@ -130,7 +120,7 @@ func ecrFindings(ctx context.Context, api ECRAPI, ref ecrRef, o waitOptions) (*e
 			return true, nil
 		case ecrtypes.ScanStatusComplete, ecrtypes.ScanStatusActive:
 			if !filled(out) {
-				o.Logf("ECR scan of %s: %s, findings not yet available", ref, st)
+				o.Log.Logf("ECR scan of %s: %s, findings not yet available", ref, st)
 				return true, nil
 			}
 			return false, nil
@@ -204,11 +194,11 @@ func orPending(st ecrtypes.ScanStatus) string {
 	return string(st)
 }
 
-func imageID(ref ecrRef) *ecrtypes.ImageIdentifier {
-	if ref.Digest != "" {
-		return &ecrtypes.ImageIdentifier{ImageDigest: aws.String(ref.Digest)}
+func imageID(img ecrref.Image) *ecrtypes.ImageIdentifier {
+	if img.Digest != "" {
+		return &ecrtypes.ImageIdentifier{ImageDigest: aws.String(img.Digest)}
 	}
-	return &ecrtypes.ImageIdentifier{ImageTag: aws.String(ref.Tag)}
+	return &ecrtypes.ImageIdentifier{ImageTag: aws.String(img.Tag)}
 }
 
 // filled reports whether a finished scan's findings are there: ECR
@@ -259,6 +249,13 @@ func (s *ecrScan) add(f *ecrtypes.ImageScanFindings) {
 	for _, e := range f.EnhancedFindings {
 		d := e.PackageVulnerabilityDetails
 		if d == nil {
+			// A finding without package details (a code or network
+			// reachability finding, or one this version cannot read) still
+			// counts by its severity: dropping it would pass an image
+			// ECR found a CRITICAL in.
+			s.vulns = append(s.vulns, unreadFinding(e))
+			s.fix[len(s.vulns)-1] = fixOf(e, "")
+			s.Unread++
 			continue
 		}
 		pkgs := d.VulnerablePackages
@@ -282,20 +279,59 @@ func (s *ecrScan) add(f *ecrtypes.ImageScanFindings) {
 			if fv := aws.ToString(p.FixedInVersion); fv != "" && fv != "NotAvailable" {
 				v.FixedVersion = fv
 			}
-			fix := fixUnknown
-			switch strings.ToUpper(aws.ToString(e.FixAvailable)) {
-			case "YES", "PARTIAL":
-				fix = fixAvailable
-			case "NO":
-				fix = fixNone
-			default:
-				if v.FixedVersion != "" {
-					fix = fixAvailable
-				}
-			}
 			s.vulns = append(s.vulns, v)
-			s.fix[len(s.vulns)-1] = fix
+			s.fix[len(s.vulns)-1] = fixOf(e, v.FixedVersion)
 		}
+	}
+}
+
+// fixOf says whether a fix exists for an enhanced finding.
+func fixOf(e ecrtypes.EnhancedImageScanFinding, fixedVersion string) fixState {
+	switch strings.ToUpper(aws.ToString(e.FixAvailable)) {
+	case "YES", "PARTIAL":
+		return fixAvailable
+	case "NO":
+		return fixNone
+	}
+	if fixedVersion != "" {
+		return fixAvailable
+	}
+	return fixUnknown
+}
+
+// unreadFinding is an enhanced finding without package details, as a
+// finding: its severity, its title, and an id from what it has (the
+// finding's ARN, else its title), with the resource it is about as the
+// package.
+func unreadFinding(e ecrtypes.EnhancedImageScanFinding) types.DetectedVulnerability {
+	id := aws.ToString(e.FindingArn)
+	if i := strings.LastIndex(id, "/"); i >= 0 && i+1 < len(id) {
+		id = "ECR-FINDING-" + id[i+1:]
+	}
+	if id == "" {
+		id = aws.ToString(e.Title)
+	}
+	if id == "" {
+		id = "ECR-FINDING-" + strings.ToUpper(aws.ToString(e.Type))
+	}
+	pkg := ""
+	for _, r := range e.Resources {
+		if pkg = aws.ToString(r.Id); pkg != "" {
+			break
+		}
+	}
+	title := aws.ToString(e.Title)
+	if title == "" {
+		title = aws.ToString(e.Type) + " finding without package details"
+	}
+	return types.DetectedVulnerability{
+		VulnerabilityID: id,
+		PkgName:         pkg,
+		Vulnerability: dbtypes.Vulnerability{
+			Title:       title,
+			Description: aws.ToString(e.Description),
+			Severity:    severityOf(aws.ToString(e.Severity)),
+		},
 	}
 }
 

@@ -70,7 +70,7 @@ func TestECRBasicScanWaitsForCompletion(t *testing.T) {
 			basic("CVE-2099-0008", "UNDEFINED", "zlib", "1.3.1-r2"),
 		},
 	})
-	res, err := Run(context.Background(), cfg, testDeps(t, f))
+	res, err := runConfig(context.Background(), cfg, testDeps(t, f))
 	if exitcode.Of(err) != exitcode.Failed {
 		t.Fatalf("exit %d (%v), want 1", exitcode.Of(err), err)
 	}
@@ -110,7 +110,7 @@ func TestECREnhancedScanAndPages(t *testing.T) {
 		enhanced("CVE-2099-0009", "UNTRIAGED", "busybox", "1.37.0", "r8", "", ""))
 	cfg := ecrImage(t, f, ecrfake.Scan{Type: ecrtypes.ScanTypeEnhanced, EnhancedFindings: many})
 	cfg.IgnoreUnfixed = true
-	res, err := Run(context.Background(), cfg, testDeps(t, f))
+	res, err := runConfig(context.Background(), cfg, testDeps(t, f))
 	if err != nil {
 		t.Fatalf("Run: %v (the only HIGH has no fix and --ignore-unfixed is set)", err)
 	}
@@ -162,7 +162,7 @@ func TestECRFailsClosed(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			res, err := Run(context.Background(), cfg, testDeps(t, f))
+			res, err := runConfig(context.Background(), cfg, testDeps(t, f))
 			if exitcode.Of(err) != exitcode.Incomplete {
 				t.Fatalf("exit %d (%v), want 3", exitcode.Of(err), err)
 			}
@@ -184,12 +184,17 @@ func TestECRFailsClosed(t *testing.T) {
 	}
 }
 
+// TestECRWaitTimesOut: a scan that stays IN_PROGRESS ends with the
+// timeout, after more than one check. The bounds are generous (a second
+// for checks 50 ms apart) so that a loaded machine still makes two.
 func TestECRWaitTimesOut(t *testing.T) {
 	t.Parallel()
 	f := ecrfake.New()
 	cfg := ecrImage(t, f, ecrfake.Scan{Statuses: []ecrtypes.ScanStatus{"IN_PROGRESS"}})
-	cfg.Timeout = 30 * time.Millisecond
-	res, err := Run(context.Background(), cfg, testDeps(t, f))
+	cfg.Timeout = time.Second
+	deps := testDeps(t, f)
+	deps.PollMin, deps.PollMax = 50*time.Millisecond, 50*time.Millisecond
+	res, err := runConfig(context.Background(), cfg, deps)
 	if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), "last status IN_PROGRESS") {
 		t.Fatalf("exit %d: %v; want 3 naming the last status", exitcode.Of(err), err)
 	}
@@ -203,7 +208,7 @@ func TestECRThrottlingAndAccessDenied(t *testing.T) {
 	f := ecrfake.New()
 	cfg := ecrImage(t, f, ecrfake.Scan{})
 	f.FailAlways("DescribeImageScanFindings", ecrfake.AccessDenied("DescribeImageScanFindings"))
-	_, err := Run(context.Background(), cfg, testDeps(t, f))
+	_, err := runConfig(context.Background(), cfg, testDeps(t, f))
 	if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), "AccessDeniedException") {
 		t.Fatalf("exit %d: %v", exitcode.Of(err), err)
 	}
@@ -221,7 +226,7 @@ func TestBothScanners(t *testing.T) {
 		basic("CVE-2099-0010", "MEDIUM", "openssl", "3.3.2-r4"),
 	}})
 	cfg.Scanner, cfg.OCILayout = ScannerBoth, fx.layout
-	res, err := Run(context.Background(), cfg, testDeps(t, f))
+	res, err := runConfig(context.Background(), cfg, testDeps(t, f))
 	if exitcode.Of(err) != exitcode.Failed {
 		t.Fatalf("exit %d: %v", exitcode.Of(err), err)
 	}

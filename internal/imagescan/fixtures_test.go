@@ -3,6 +3,7 @@ package imagescan
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -111,8 +112,46 @@ func testDeps(t testing.TB, api ECRAPI) Deps {
 		},
 		PollMin: time.Millisecond, PollMax: 2 * time.Millisecond,
 		DBRetryDelay: time.Millisecond,
-		Logf:         t.Logf, Warnf: t.Logf,
+		Log:          &testLog{t: t},
 	}
+}
+
+// runConfig validates cfg and runs its plan, as the command does.
+func runConfig(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	p, err := cfg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	return Run(ctx, p, deps)
+}
+
+// testLog logs to the test and keeps the lines and warnings.
+type testLog struct {
+	t        testing.TB
+	mu       sync.Mutex
+	lines    []string
+	warnings []string
+}
+
+func (l *testLog) Logf(f string, a ...any) {
+	l.mu.Lock()
+	l.lines = append(l.lines, fmt.Sprintf(f, a...))
+	l.mu.Unlock()
+	l.t.Logf(f, a...)
+}
+
+// text is every line logged so far.
+func (l *testLog) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+func (l *testLog) Warningf(f string, a ...any) {
+	l.mu.Lock()
+	l.warnings = append(l.warnings, fmt.Sprintf(f, a...))
+	l.mu.Unlock()
+	l.t.Logf("warning: "+f, a...)
 }
 
 // baseConfig scans the fixture's OCI layout with the fixture database and

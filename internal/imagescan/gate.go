@@ -1,15 +1,15 @@
 package imagescan
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/mlship/mlship/internal/exitcode"
 )
 
 // Severities from the most to the least severe; UNKNOWN is a finding
@@ -31,7 +31,7 @@ func parseFailOn(s string) (string, error) {
 	if u == "NONE" || slices.Contains(Severities, u) {
 		return u, nil
 	}
-	return "", exitcode.BadInputf("--fail-on %q: want one of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN or NONE", s)
+	return "", badInput("fail-on", s, "want one of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN or NONE")
 }
 
 // Finding states after the gate.
@@ -89,39 +89,60 @@ type ignoreFile struct {
 	Ignore []IgnoreRule `json:"ignore"`
 }
 
+// maxIgnoreFile bounds an ignore file: thousands of entries fit in it.
+const maxIgnoreFile = 1 << 20
+
 // loadIgnoreFile reads and checks an ignore file: YAML or JSON with a list
-// under "ignore", every entry with an id and a reason.
+// under "ignore", every entry with an id and a reason, at most 1 MiB.
 func loadIgnoreFile(path string) ([]*IgnoreRule, error) {
-	b, err := os.ReadFile(path)
+	b, err := readLimited(path, maxIgnoreFile)
 	if err != nil {
-		return nil, exitcode.BadInputf("--ignore-file: %w", unwrapPath(err))
+		return nil, badInput("ignore-file", path, "%v", err)
 	}
 	var f ignoreFile
 	if err := yaml.UnmarshalStrict(b, &f); err != nil {
-		return nil, exitcode.BadInputf("--ignore-file %s: %s", path, strings.TrimPrefix(err.Error(), "error unmarshaling JSON: "))
+		return nil, badInput("ignore-file", path, "%s", strings.TrimPrefix(err.Error(), "error unmarshaling JSON: "))
 	}
 	rules := make([]*IgnoreRule, 0, len(f.Ignore))
 	for i := range f.Ignore {
 		r := &f.Ignore[i]
-		where := fmt.Sprintf("--ignore-file %s: entry %d", path, i+1)
+		where := fmt.Sprintf("entry %d", i+1)
 		r.ID = strings.TrimSpace(r.ID)
 		if r.ID == "" {
-			return nil, exitcode.BadInputf("%s: no id", where)
+			return nil, badInput("ignore-file", path, "%s: no id", where)
 		}
 		where += " (" + r.ID + ")"
 		if strings.TrimSpace(r.Reason) == "" {
-			return nil, exitcode.BadInputf("%s: no reason; every ignored finding needs one", where)
+			return nil, badInput("ignore-file", path, "%s: no reason; every ignored finding needs one", where)
 		}
 		if r.Expires != "" {
 			t, err := parseExpiry(r.Expires)
 			if err != nil {
-				return nil, exitcode.BadInputf("%s: expires %q: want YYYY-MM-DD or an RFC 3339 time", where, r.Expires)
+				return nil, badInput("ignore-file", path, "%s: expires %q: want YYYY-MM-DD or an RFC 3339 time", where, r.Expires)
 			}
 			r.expiresAt = t
 		}
 		rules = append(rules, r)
 	}
 	return rules, nil
+}
+
+// readLimited reads a file of at most limit bytes; a larger one is refused
+// before it is read whole.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than %d KiB", limit>>10)
+	}
+	return b, nil
 }
 
 func parseExpiry(s string) (time.Time, error) {
@@ -131,9 +152,13 @@ func parseExpiry(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339, s)
 }
 
+// unwrapPath leaves the path out of a file error: the message names it.
 func unwrapPath(err error) error {
 	if pe, ok := err.(*os.PathError); ok {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		if errors.Is(pe.Err, os.ErrNotExist) {
+			return errors.New("no such file or directory")
+		}
+		return pe.Err
 	}
 	return err
 }

@@ -186,9 +186,9 @@ func TestIgnoreFileEndToEnd(t *testing.T) {
 `)
 	deps := testDeps(t, nil)
 	deps.Now = func() time.Time { return time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC) }
-	var warnings []string
-	deps.Warnf = func(f string, a ...any) { warnings = append(warnings, f) }
-	res, err := Run(context.Background(), cfg, deps)
+	log := &testLog{t: t}
+	deps.Log = log
+	res, err := runConfig(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -196,8 +196,8 @@ func TestIgnoreFileEndToEnd(t *testing.T) {
 		!res.Passed || res.Ignored != 2 || res.Unfixed != 1 {
 		t.Errorf("counts %v passed %t ignored %d unfixed %d", res.IssuesBySeverityCount, res.Passed, res.Ignored, res.Unfixed)
 	}
-	if len(res.ExpiredIgnores) != 1 || res.ExpiredIgnores[0].ID != "CVE-2099-0004" || len(res.UnmatchedIgnores) != 1 || res.UnmatchedIgnores[0].ID != "CVE-2099-0042" || len(warnings) != 2 {
-		t.Errorf("expired %v unmatched %v warnings %q", res.ExpiredIgnores, res.UnmatchedIgnores, warnings)
+	if len(res.ExpiredIgnores) != 1 || res.ExpiredIgnores[0].ID != "CVE-2099-0004" || len(res.UnmatchedIgnores) != 1 || res.UnmatchedIgnores[0].ID != "CVE-2099-0042" || len(log.warnings) != 2 {
+		t.Errorf("expired %v unmatched %v warnings %q", res.ExpiredIgnores, res.UnmatchedIgnores, log.warnings)
 	}
 	var rep struct {
 		Results []struct {

@@ -3,6 +3,12 @@
 // reads Amazon ECR's own scan findings (basic scan on push or enhanced
 // scanning), judges every finding with one severity gate and writes SARIF,
 // JSON and a summary with the same shape for both scanners.
+//
+// The shape every tool has: Command reads the flags into a Config;
+// Config.Validate checks it once, before any network call, and returns the
+// Plan, the checked and parsed values; Run(ctx, plan, deps) does the work
+// and returns a plain Result. Run takes nothing else, so it cannot be handed
+// a configuration that skipped the checks.
 package imagescan
 
 import (
@@ -23,6 +29,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/mlship/mlship/internal/action"
+	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
@@ -55,37 +64,52 @@ type Config struct {
 	SARIFFile, JSONFile, SummaryFile string
 }
 
-// validated is a Config after Validate: parsed forms of its values.
-type validated struct {
-	Config
+// maxIndexJSON bounds an OCI layout's index.json: an index of thousands
+// of images is a few hundred KiB.
+const maxIndexJSON = 4 << 20
+
+// config is Config under another name, so that Plan holds it without
+// exporting the field.
+type config = Config
+
+// Plan is a checked Config: what Validate makes of it (the values in their
+// parsed forms), and the only thing Run takes.
+type Plan struct {
+	config
 	ref      name.Reference // nil without --image
-	ecr      ecrRef
+	ecr      ecrref.Image   // --image, when it is in ECR
 	isECR    bool
 	platform v1.Platform
 	failOn   string
 	rules    []*IgnoreRule
+	checked  bool // made by Validate
 }
 
-func (c *validated) trivy() bool { return c.Scanner == ScannerTrivy || c.Scanner == ScannerBoth }
-func (c *validated) ecrScan() bool {
+func (c *Plan) trivy() bool { return c.Scanner == ScannerTrivy || c.Scanner == ScannerBoth }
+func (c *Plan) ecrScan() bool {
 	return c.Scanner == ScannerECR || c.Scanner == ScannerBoth
 }
 
-// Validate checks the configuration before any network call: exit 2 with
-// one line naming the input and what is wrong.
-func (c Config) Validate() error {
-	_, err := c.validate()
-	return err
+// badInput is the one form of a bad-input error: the option as the user
+// wrote it, its value, then what is wrong.
+func badInput(flag, value, format string, a ...any) error {
+	return exitcode.BadInputf("--%s %q: %s", flag, value, fmt.Sprintf(format, a...))
 }
 
-func (c Config) validate() (*validated, error) {
-	v := &validated{Config: c}
+// Validate checks the configuration before any network call (exit 2 with
+// one line naming the input and what is wrong) and returns the plan Run
+// carries out.
+func (c Config) Validate() (*Plan, error) {
+	v := &Plan{config: c}
 	v.Scanner = strings.ToLower(strings.TrimSpace(c.Scanner))
 	if v.Scanner == "" {
 		v.Scanner = ScannerTrivy
 	}
 	if !slices.Contains([]string{ScannerTrivy, ScannerECR, ScannerBoth}, v.Scanner) {
-		return nil, exitcode.BadInputf("--scanner %q: want trivy, ecr or both", c.Scanner)
+		return nil, badInput("scanner", c.Scanner, "want trivy, ecr or both")
+	}
+	if err := awsconfig.CheckRegion(c.Region); err != nil {
+		return nil, err
 	}
 	var err error
 	if v.failOn, err = parseFailOn(c.FailOn); err != nil {
@@ -100,10 +124,18 @@ func (c Config) validate() (*validated, error) {
 	if c.Image != "" {
 		ref, err := name.ParseReference(c.Image)
 		if err != nil {
-			return nil, exitcode.BadInputf("--image %q: not an image reference (want [REGISTRY/]REPOSITORY[:TAG|@DIGEST])", c.Image)
+			return nil, badInput("image", c.Image, "not an image reference (want [REGISTRY/]REPOSITORY[:TAG|@DIGEST])")
 		}
 		v.ref = ref
-		v.ecr, v.isECR = parseECR(ref)
+		if ecrref.IsHost(ref.Context().RegistryStr()) {
+			// An ECR image names its tag or digest: never "latest" by
+			// accident. ParseImage's errors start with the reference.
+			img, err := ecrref.ParseImage(c.Image)
+			if err != nil {
+				return nil, exitcode.BadInputf("--image %v", err)
+			}
+			v.ecr, v.isECR = img, true
+		}
 	}
 	switch {
 	case v.Scanner == ScannerTrivy && sources != 1:
@@ -111,24 +143,29 @@ func (c Config) validate() (*validated, error) {
 	case v.ecrScan() && c.Image == "":
 		return nil, exitcode.BadInputf("--scanner %s needs --image naming the image in ECR (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG or @DIGEST)", v.Scanner)
 	case v.ecrScan() && !v.isECR:
-		return nil, exitcode.BadInputf("--image %q: --scanner %s reads ECR's findings, so the image must be in an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com/...)", c.Image, v.Scanner)
+		return nil, badInput("image", c.Image, "--scanner %s reads ECR's findings, so the image must be in an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com/...)", v.Scanner)
 	case v.Scanner == ScannerECR && sources != 1:
 		return nil, exitcode.BadInputf("--scanner ecr reads ECR's findings for --image; --oci-layout and --tarball are for Trivy")
 	case v.Scanner == ScannerBoth && c.OCILayout != "" && c.Tarball != "":
 		return nil, exitcode.BadInputf("give Trivy one local copy of the image: --oci-layout or --tarball, not both")
 	}
 	if c.OCILayout != "" {
-		if _, err := os.Stat(filepath.Join(c.OCILayout, "index.json")); err != nil {
-			return nil, exitcode.BadInputf("--oci-layout %s: not an OCI image layout (%s)", c.OCILayout, describeStatErr(err))
+		st, err := os.Stat(filepath.Join(c.OCILayout, "index.json"))
+		switch {
+		case err != nil:
+			return nil, badInput("oci-layout", c.OCILayout, "not an OCI image layout (%s)", describeStatErr(err))
+		case st.Size() > maxIndexJSON:
+			// It is read whole.
+			return nil, badInput("oci-layout", c.OCILayout, "index.json is larger than %d MiB", maxIndexJSON>>20)
 		}
 	}
 	if c.Tarball != "" {
 		st, err := os.Stat(c.Tarball)
 		if err != nil {
-			return nil, exitcode.BadInputf("--tarball %s: %s", c.Tarball, describeStatErr(err))
+			return nil, badInput("tarball", c.Tarball, "%s", describeStatErr(err))
 		}
 		if st.IsDir() {
-			return nil, exitcode.BadInputf("--tarball %s: is a directory (for an OCI layout use --oci-layout)", c.Tarball)
+			return nil, badInput("tarball", c.Tarball, "is a directory (for an OCI layout use --oci-layout)")
 		}
 	}
 	p := c.Platform
@@ -136,7 +173,7 @@ func (c Config) validate() (*validated, error) {
 		p = "linux/amd64"
 	}
 	if v.platform, err = parsePlatform(p); err != nil {
-		return nil, exitcode.BadInputf("--platform %q: %v", c.Platform, err)
+		return nil, badInput("platform", c.Platform, "%v", err)
 	}
 	if c.IgnoreFile != "" {
 		if v.rules, err = loadIgnoreFile(c.IgnoreFile); err != nil {
@@ -144,7 +181,7 @@ func (c Config) validate() (*validated, error) {
 		}
 	}
 	if c.Timeout <= 0 {
-		return nil, exitcode.BadInputf("--timeout %s: must be more than zero", c.Timeout)
+		return nil, badInput("timeout", c.Timeout.String(), "must be more than zero")
 	}
 	v.DBRepositories = nil
 	for _, r := range c.DBRepositories {
@@ -153,7 +190,7 @@ func (c Config) validate() (*validated, error) {
 				continue
 			}
 			if _, err := name.ParseReference(s); err != nil {
-				return nil, exitcode.BadInputf("--db-repository %q: not a repository reference: %v", s, err)
+				return nil, badInput("db-repository", s, "not a repository reference: %v", err)
 			}
 			v.DBRepositories = append(v.DBRepositories, s)
 		}
@@ -173,9 +210,10 @@ func (c Config) validate() (*validated, error) {
 			return nil, exitcode.BadInputf("--%s: must not be empty", f.flag)
 		}
 		if st, err := os.Stat(f.path); err == nil && st.IsDir() {
-			return nil, exitcode.BadInputf("--%s %s: is a directory", f.flag, f.path)
+			return nil, badInput(f.flag, f.path, "is a directory")
 		}
 	}
+	v.checked = true
 	return v, nil
 }
 
@@ -204,9 +242,11 @@ type Deps struct {
 	// DBRetryDelay is the first wait after the database registry answered
 	// that it is rate limited.
 	DBRetryDelay time.Duration
-	// Logf prints progress, Warnf warnings; Mask hides a secret in logs.
-	Logf, Warnf func(string, ...any)
-	Mask        func(string)
+	// Log prints progress and warnings; text from outside (registry and
+	// AWS messages, Trivy's log) goes through it, escaped.
+	Log action.Logger
+	// Mask hides a secret (the registry password) in all later logs.
+	Mask func(string)
 	// TrivyLog receives Trivy's own log records (warnings and errors are
 	// enough); nil discards them.
 	TrivyLog slog.Handler
@@ -225,10 +265,8 @@ func (d *Deps) defaults() {
 	if d.DBRetryDelay <= 0 {
 		d.DBRetryDelay = 2 * time.Second
 	}
-	for _, f := range []*func(string, ...any){&d.Logf, &d.Warnf} {
-		if *f == nil {
-			*f = func(string, ...any) {}
-		}
+	if d.Log == nil {
+		d.Log = nopLogger{}
 	}
 	if d.Mask == nil {
 		d.Mask = func(string) {}
@@ -238,13 +276,18 @@ func (d *Deps) defaults() {
 	}
 }
 
-// Run scans, judges and writes the reports. A scan that could not finish
-// returns a Result with Complete false and Passed false, and an exit 3
-// error; failing findings return the Result and an exit 1 error.
-func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
-	v, err := cfg.validate()
-	if err != nil {
-		return nil, err
+type nopLogger struct{}
+
+func (nopLogger) Logf(string, ...any)     {}
+func (nopLogger) Warningf(string, ...any) {}
+
+// Run scans, judges and writes the reports as the plan says. A scan that
+// could not finish returns a Result with Complete false and Passed false
+// (the summary file says so), and an exit 3 error; failing findings return
+// the Result and an exit 1 error.
+func Run(ctx context.Context, v *Plan, deps Deps) (*Result, error) {
+	if v == nil || !v.checked {
+		return nil, exitcode.Incompletef("internal error: Run needs the plan Config.Validate returns")
 	}
 	deps.defaults()
 	ctx, cancel := context.WithTimeout(ctx, v.Timeout)
@@ -267,7 +310,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		ecrOnce.Do(func() {
 			region := v.Region
 			if region == "" {
-				region = v.ecr.Region
+				region = v.ecr.Host.Region
 			}
 			ecrClient, ecrErr = deps.ECR(ctx, region)
 		})
@@ -301,7 +344,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 				ecrScnErr = err
 				return
 			}
-			ecrRes, ecrScnErr = ecrFindings(ctx, api, v.ecr, waitOptions{MinDelay: deps.PollMin, MaxDelay: deps.PollMax, Logf: deps.Logf})
+			ecrRes, ecrScnErr = ecrFindings(ctx, api, v.ecr, waitOptions{MinDelay: deps.PollMin, MaxDelay: deps.PollMax, Log: deps.Log})
 		}()
 	}
 	if v.trivy() {
@@ -323,9 +366,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		}
 	}
 	if ecrRes != nil && ecrScnErr == nil {
-		er := ecrResult(v.ecr, ecrRes)
+		if ecrRes.Unread > 0 {
+			deps.Log.Warningf("%d of ECR's findings for %s have no package details; each is counted by its severity and listed by its title", ecrRes.Unread, short(v.ecr))
+		}
+		er := ecrResult(v.Image, ecrRes)
 		full.Results = append(full.Results, er)
-		findings = append(findings, ecrFindingsOf(v.ecr, ecrRes)...)
+		findings = append(findings, ecrFindingsOf(v.Image, ecrRes)...)
 	}
 	if ecrRes != nil {
 		res.ECR = ecrRes
@@ -377,10 +423,10 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		res.Passed = g.Passed
 	}
 	for _, r := range g.Expired {
-		deps.Warnf("ignore entry for %s expired on %s and no longer ignores it", r.ID, r.Expires)
+		deps.Log.Warningf("ignore entry for %s expired on %s and no longer ignores it", r.ID, r.Expires)
 	}
 	for _, r := range g.Unmatched {
-		deps.Warnf("ignore entry for %s matches no finding; remove it if it is no longer needed", r.ID)
+		deps.Log.Warningf("ignore entry for %s matches no finding; remove it if it is no longer needed", r.ID)
 	}
 
 	// Reports: the summary always (an incomplete scan says so there); the
@@ -394,7 +440,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		trivyPart = subReport(withIgn, func(r types.Result) bool { return isTrivyResult(r, trivyRep) })
 	}
 	if ecrRes != nil && ecrScnErr == nil {
-		ecrPart = subReport(withIgn, func(r types.Result) bool { return r.Target == ecrTarget(v.ecr, ecrRes) })
+		ecrPart = subReport(withIgn, func(r types.Result) bool { return r.Target == ecrTarget(v.Image, ecrRes) })
 	}
 	wrote := trivyPart != nil || ecrPart != nil
 	if !wrote {
@@ -443,39 +489,48 @@ func isTrivyResult(r types.Result, trivyRep *types.Report) bool {
 }
 
 // openLocal opens --oci-layout or --tarball.
-func openLocal(v *validated) (scanImage, error) {
+func openLocal(v *Plan) (scanImage, error) {
 	if v.OCILayout != "" {
 		img, err := openLayout(v.OCILayout, v.platform)
 		if err != nil {
-			return scanImage{}, exitcode.BadInputf("--oci-layout: %v", err)
+			return scanImage{}, badInput("oci-layout", v.OCILayout, "%v", err)
 		}
 		return img, nil
 	}
 	img, err := openTarball(v.Tarball)
 	if err != nil {
-		return scanImage{}, exitcode.BadInputf("--tarball: %v", err)
+		return scanImage{}, badInput("tarball", v.Tarball, "%v", err)
 	}
 	return img, nil
 }
 
 // runTrivy pulls the image unless it is local, makes sure of the
 // database and scans.
-func runTrivy(ctx context.Context, v *validated, local *scanImage, deps Deps, getECR func() (ECRAPI, error)) (*types.Report, *dbInfo, error) {
+func runTrivy(ctx context.Context, v *Plan, local *scanImage, deps Deps, getECR func() (ECRAPI, error)) (*types.Report, *dbInfo, error) {
 	var img scanImage
 	if local != nil {
 		img = *local
 	} else {
 		auth := func(ctx context.Context, ref name.Reference) (authn.Authenticator, error) {
-			if r, ok := parseECR(ref); ok {
-				api, err := getECR()
-				if err != nil {
-					return nil, err
-				}
-				return ecrLogin(ctx, api, r.RegistryID, deps.Mask)
+			if !v.isECR {
+				return authn.DefaultKeychain.Resolve(ref.Context())
 			}
-			return authn.DefaultKeychain.Resolve(ref.Context())
+			api, err := getECR()
+			if err != nil {
+				return nil, err
+			}
+			creds, err := ecrref.Login(ctx, api, v.ecr.Host.Account, deps.Mask)
+			if err != nil {
+				// Name the registry, and the service's answer when there is
+				// one rather than what Login was doing.
+				if cause := errors.Unwrap(err); cause != nil {
+					err = cause
+				}
+				return nil, exitcode.Incompletef("logging in to ECR registry %s: %w", v.ecr.Host.Account, err)
+			}
+			return &authn.Basic{Username: creds.Username, Password: creds.Password}, nil
 		}
-		deps.Logf("Pulling %s", v.ref)
+		deps.Log.Logf("Pulling %s", v.ref)
 		var err error
 		img, err = openRemote(ctx, v.ref, v.platform, deps.Transport, auth)
 		if err != nil {
@@ -488,13 +543,13 @@ func runTrivy(ctx context.Context, v *validated, local *scanImage, deps Deps, ge
 	}
 	o := dbOptions{
 		CacheDir: v.CacheDir, SkipUpdate: v.SkipDBUpdate, Repositories: v.DBRepositories,
-		Transport: deps.Transport, RetryDelay: deps.DBRetryDelay, Logf: deps.Logf,
+		Transport: deps.Transport, RetryDelay: deps.DBRetryDelay, Logf: deps.Log.Logf,
 	}
 	info, err := ensureDB(ctx, o)
 	if err != nil {
 		return nil, nil, err
 	}
-	deps.Logf("Scanning %s with Trivy %s (database updated %s)", img.Name(), trivyVersion(), info.UpdatedAt.Format(time.RFC3339))
+	deps.Log.Logf("Scanning %s with Trivy %s (database updated %s)", img.Name(), trivyVersion(), info.UpdatedAt.Format(time.RFC3339))
 	rep, err := trivyScan(ctx, img, o, slog.New(deps.TrivyLog))
 	if err != nil {
 		return nil, &info, err
@@ -502,7 +557,7 @@ func runTrivy(ctx context.Context, v *validated, local *scanImage, deps Deps, ge
 	return &rep, &info, nil
 }
 
-func scannersOf(v *validated) []string {
+func scannersOf(v *Plan) []string {
 	switch v.Scanner {
 	case ScannerBoth:
 		return []string{ScannerTrivy, ScannerECR}

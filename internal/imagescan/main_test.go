@@ -3,6 +3,7 @@ package imagescan
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -92,6 +93,17 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(badLayout, "index.json"), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	hugeLayout := filepath.Join(dir, "huge-layout")
+	if err := os.MkdirAll(hugeLayout, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hugeLayout, "index.json"), nil, 0o644); err != nil || os.Truncate(filepath.Join(hugeLayout, "index.json"), 5<<20) != nil {
+		t.Fatal("writing a large index.json")
+	}
+	huge := filepath.Join(dir, "huge.yaml")
+	if err := os.WriteFile(huge, []byte("ignore:\n"+strings.Repeat("# padding\n", 110000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	noReason := filepath.Join(dir, "ignore.yaml")
 	if err := os.WriteFile(noReason, []byte("ignore:\n  - id: CVE-2099-0001\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -103,20 +115,25 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{"malformed image reference", []string{"--image", "Registry.Example.com/App:Bad Tag"}, `--image "Registry.Example.com/App:Bad Tag": not an image reference`},
-		{"missing layout", []string{"--oci-layout", filepath.Join(dir, "nope")}, "--oci-layout " + filepath.Join(dir, "nope") + ": not an OCI image layout (no such file or directory)"},
-		{"damaged layout", []string{"--oci-layout", badLayout}, "--oci-layout: reading OCI layout " + badLayout},
-		{"missing tarball", []string{"--tarball", filepath.Join(dir, "nope.tar")}, "--tarball " + filepath.Join(dir, "nope.tar") + ": no such file or directory"},
-		{"damaged tarball", []string{"--tarball", garbage}, "--tarball: reading image tarball " + garbage},
+		{"missing layout", []string{"--oci-layout", filepath.Join(dir, "nope")}, `--oci-layout "` + filepath.Join(dir, "nope") + `": not an OCI image layout (no such file or directory)`},
+		{"huge layout index", []string{"--oci-layout", hugeLayout}, `--oci-layout "` + hugeLayout + `": index.json is larger than 4 MiB`},
+		{"damaged layout", []string{"--oci-layout", badLayout}, `--oci-layout "` + badLayout + `": reading OCI layout ` + badLayout},
+		{"missing tarball", []string{"--tarball", filepath.Join(dir, "nope.tar")}, `--tarball "` + filepath.Join(dir, "nope.tar") + `": no such file or directory`},
+		{"damaged tarball", []string{"--tarball", garbage}, `--tarball "` + garbage + `": reading image tarball ` + garbage},
 		{"unknown severity", []string{"--oci-layout", f.layout, "--fail-on", "SEVERE"}, `--fail-on "SEVERE": want one of CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN or NONE`},
 		{"unknown scanner", []string{"--oci-layout", f.layout, "--scanner", "grype"}, `--scanner "grype": want trivy, ecr or both`},
-		{"unreadable ignore file", []string{"--oci-layout", f.layout, "--ignore-file", filepath.Join(dir, "none.yaml")}, "--ignore-file: " + filepath.Join(dir, "none.yaml") + ": no such file or directory"},
-		{"ignore entry without reason", []string{"--oci-layout", f.layout, "--ignore-file", noReason}, "entry 1 (CVE-2099-0001): no reason"},
+		{"unreadable ignore file", []string{"--oci-layout", f.layout, "--ignore-file", filepath.Join(dir, "none.yaml")}, `--ignore-file "` + filepath.Join(dir, "none.yaml") + `": no such file or directory`},
+		{"ignore entry without reason", []string{"--oci-layout", f.layout, "--ignore-file", noReason}, `--ignore-file "` + noReason + `": entry 1 (CVE-2099-0001): no reason`},
+		{"huge ignore file", []string{"--oci-layout", f.layout, "--ignore-file", huge}, `--ignore-file "` + huge + `": larger than 1024 KiB`},
+		{"ignore file is a directory", []string{"--oci-layout", f.layout, "--ignore-file", dir}, `--ignore-file "` + dir + `": `},
+		{"ECR image without a tag", []string{"--scanner", "ecr", "--image", "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"}, `--image "123456789012.dkr.ecr.us-east-1.amazonaws.com/app": give a tag`},
+		{"bad region", []string{"--oci-layout", f.layout, "--region", "us-east-1; rm -rf /"}, `--region "us-east-1; rm -rf /": not an AWS region name`},
 		{"no image", nil, "give exactly one image to scan: --image, --oci-layout or --tarball"},
 		{"two images", []string{"--oci-layout", f.layout, "--tarball", f.tarball}, "give exactly one image to scan"},
 		{"ecr without an ECR image", []string{"--scanner", "ecr", "--image", "ghcr.io/acme/app:1"}, `--image "ghcr.io/acme/app:1": --scanner ecr reads ECR's findings`},
 		{"ecr with a local image", []string{"--scanner", "ecr", "--image", ecrImage, "--tarball", f.tarball}, "--scanner ecr reads ECR's findings for --image"},
 		{"bad platform", []string{"--oci-layout", f.layout, "--platform", "amd64"}, `--platform "amd64"`},
-		{"zero timeout", []string{"--oci-layout", f.layout, "--timeout", "0s"}, "--timeout 0s: must be more than zero"},
+		{"zero timeout", []string{"--oci-layout", f.layout, "--timeout", "0s"}, `--timeout "0s": must be more than zero`},
 		{"bad database repository", []string{"--oci-layout", f.layout, "--db-repository", "Bad Repo"}, `--db-repository "Bad Repo"`},
 		{"unknown flag", []string{"--severity", "HIGH"}, "--severity: no such option (see --help)"},
 	}
@@ -134,6 +151,9 @@ func TestBadInput(t *testing.T) {
 			if len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
 				t.Errorf("error lines %q, want one containing %q", lines, tt.want)
 			}
+			if msg, _ := strings.CutPrefix(lines[0], "::error::image-scan: "); len(lines) == 1 && !badInputForm.MatchString(msg) {
+				t.Errorf("error %q is not in the form --flag \"value\": what is wrong", msg)
+			}
 			if len(outs) != 0 {
 				t.Errorf("outputs written on bad input: %v", outs)
 			}
@@ -144,6 +164,11 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// badInputForm is the form of a bad-input line: `--flag "value": what is
+// wrong`, `--flag: ...`, or, for inputs that only go wrong together, a
+// sentence that names them.
+var badInputForm = regexp.MustCompile(`^(--[a-z-]+( "[^"]*")?: |give |--scanner [a-z]+ needs |--scanner ecr reads )`)
 
 func grep(s, prefix string) []string {
 	var out []string

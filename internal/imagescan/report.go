@@ -63,16 +63,16 @@ func findingOf(scanner, target string, v types.DetectedVulnerability, fix fixSta
 // ecrTarget names ECR's findings in the reports, the way Trivy names an
 // image's OS packages ("IMAGE (alpine 3.21.3)"), which its SARIF writer
 // turns into a location.
-func ecrTarget(ref ecrRef, s *ecrScan) string {
+func ecrTarget(image string, s *ecrScan) string {
 	typ := strings.ToLower(s.Type)
 	if typ == "" {
 		typ = "basic"
 	}
-	return fmt.Sprintf("%s (ECR %s scan)", ref.Image, typ)
+	return fmt.Sprintf("%s (ECR %s scan)", image, typ)
 }
 
-func ecrFindingsOf(ref ecrRef, s *ecrScan) []Finding {
-	target := ecrTarget(ref, s)
+func ecrFindingsOf(image string, s *ecrScan) []Finding {
+	target := ecrTarget(image, s)
 	out := make([]Finding, 0, len(s.vulns))
 	for i, v := range s.vulns {
 		out = append(out, findingOf("ecr", target, v, s.fix[i]))
@@ -82,8 +82,8 @@ func ecrFindingsOf(ref ecrRef, s *ecrScan) []Finding {
 
 // ecrResult is ECR's findings as a result of Trivy's report format, so one
 // JSON report and one SARIF file hold both scanners.
-func ecrResult(ref ecrRef, s *ecrScan) types.Result {
-	return types.Result{Target: ecrTarget(ref, s), Class: types.ClassOSPkg, Vulnerabilities: s.vulns}
+func ecrResult(image string, s *ecrScan) types.Result {
+	return types.Result{Target: ecrTarget(image, s), Class: types.ClassOSPkg, Vulnerabilities: s.vulns}
 }
 
 // withIgnored moves the findings the ignore file matched to

@@ -33,7 +33,7 @@ type Result struct {
 	Findings         []Finding                  `json:"findings"`
 	ExpiredIgnores   []IgnoreRule               `json:"expiredIgnores"`
 	UnmatchedIgnores []IgnoreRule               `json:"unmatchedIgnores"`
-	TrivyDB          *dbInfo                    `json:"trivyDB,omitempty"`
+	TrivyDB          *dbInfo                    `json:"trivyDb,omitempty"`
 	ECR              *ecrScan                   `json:"ecr,omitempty"`
 	Reports          Reports                    `json:"reports"`
 	Errors           []string                   `json:"errors,omitempty"`

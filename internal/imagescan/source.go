@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -17,43 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
-
-// ecrHost matches an ECR private registry: account, optional FIPS, region.
-var ecrHost = regexp.MustCompile(`^([0-9]{12})\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$`)
-
-// ecrRef is an image in an ECR repository.
-type ecrRef struct {
-	Image      string // the reference as given
-	RegistryID string
-	Region     string
-	Repository string
-	Tag        string
-	Digest     string
-}
-
-func (r ecrRef) String() string {
-	if r.Digest != "" {
-		return r.Repository + "@" + r.Digest
-	}
-	return r.Repository + ":" + r.Tag
-}
-
-// parseECR returns the ECR image that ref names, or false when ref is not
-// in an ECR registry.
-func parseECR(ref name.Reference) (ecrRef, bool) {
-	m := ecrHost.FindStringSubmatch(ref.Context().RegistryStr())
-	if m == nil {
-		return ecrRef{}, false
-	}
-	r := ecrRef{Image: ref.String(), RegistryID: m[1], Region: m[3], Repository: ref.Context().RepositoryStr()}
-	switch v := ref.(type) {
-	case name.Digest:
-		r.Digest = v.DigestStr()
-	case name.Tag:
-		r.Tag = v.TagStr()
-	}
-	return r, true
-}
 
 // scanImage is an image opened for Trivy: the image and what Trivy's
 // artifact asks beyond v1.Image (fanal's types.Image).

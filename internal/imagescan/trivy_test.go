@@ -61,7 +61,7 @@ func TestTrivyFindsTheFixtureVulnerabilities(t *testing.T) {
 			if tt.deps != nil {
 				tt.deps(&deps)
 			}
-			res, err := Run(context.Background(), cfg, deps)
+			res, err := runConfig(context.Background(), cfg, deps)
 			if code := exitcode.Of(err); code != exitcode.Failed {
 				t.Fatalf("exit %d (%v), want 1: a CRITICAL and a HIGH finding fail at HIGH", code, err)
 			}
@@ -99,7 +99,7 @@ func TestTrivyFindsTheFixtureVulnerabilities(t *testing.T) {
 func TestReportsFromTrivy(t *testing.T) {
 	t.Parallel()
 	cfg := baseConfig(t)
-	res, err := Run(context.Background(), cfg, testDeps(t, nil))
+	res, err := runConfig(context.Background(), cfg, testDeps(t, nil))
 	if exitcode.Of(err) != exitcode.Failed {
 		t.Fatalf("exit %d: %v", exitcode.Of(err), err)
 	}
@@ -208,7 +208,7 @@ func TestDatabaseThatCannotBeLoadedIsNeverAClean(t *testing.T) {
 			if err := tt.setup(dbDir); err != nil {
 				t.Fatal(err)
 			}
-			res, err := Run(context.Background(), cfg, testDeps(t, nil))
+			res, err := runConfig(context.Background(), cfg, testDeps(t, nil))
 			if code := exitcode.Of(err); code != exitcode.Incomplete {
 				t.Fatalf("exit %d (%v), want 3", code, err)
 			}
@@ -286,7 +286,7 @@ func TestRegistryFailuresAreIncomplete(t *testing.T) {
 			cfg.OCILayout, cfg.Image = "", tt.image
 			deps := testDeps(t, fake)
 			deps.Transport = tr
-			res, err := Run(context.Background(), cfg, deps)
+			res, err := runConfig(context.Background(), cfg, deps)
 			if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("exit %d (%v), want 3 with %q", exitcode.Of(err), err, tt.want)
 			}

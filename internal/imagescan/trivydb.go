@@ -23,6 +23,7 @@ import (
 
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/version"
+	"github.com/mlship/mlship/internal/wait"
 )
 
 // DefaultDBRepositories are where the vulnerability database is fetched
@@ -122,7 +123,7 @@ func downloadDB(ctx context.Context, o dbOptions, dbDir string) (string, error) 
 			}
 			delay := backoff(o.RetryDelay, attempt)
 			o.Logf("%s: %s; retrying in %s", repo, shortReason(err), delay.Round(time.Millisecond))
-			if err := sleep(ctx, delay); err != nil {
+			if err := wait.Sleep(ctx, delay); err != nil {
 				return "", exitcode.Incompletef("downloading the vulnerability database: %w", err)
 			}
 		}
@@ -198,17 +199,6 @@ func shortReason(err error) string {
 func backoff(base time.Duration, attempt int) time.Duration {
 	d := base << (attempt - 1)
 	return d + time.Duration(rand.Int64N(int64(d)/5+1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // openDB opens the database read-only and checks that it holds

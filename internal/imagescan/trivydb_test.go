@@ -78,12 +78,12 @@ func TestDatabaseDownloadFallsBackWhenRateLimited(t *testing.T) {
 	cfg.CacheDir, cfg.SkipDBUpdate = t.TempDir(), false
 	cfg.DBRepositories = []string{host + "/limited/trivy-db:2", host + "/missing/trivy-db:2", host + "/aquasec/trivy-db:2"}
 	deps := testDeps(t, nil)
-	var logs []string
-	deps.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
+	log := &testLog{t: t}
+	deps.Log = log
 
-	res, err := Run(context.Background(), cfg, deps)
+	res, err := runConfig(context.Background(), cfg, deps)
 	if exitcode.Of(err) != exitcode.Failed {
-		t.Fatalf("exit %d (%v), want 1 (the fixture's findings)\nlogs:\n%s", exitcode.Of(err), err, strings.Join(logs, "\n"))
+		t.Fatalf("exit %d (%v), want 1 (the fixture's findings)\nlogs:\n%s", exitcode.Of(err), err, log.text())
 	}
 	if res.Total != 6 || res.TrivyDB == nil || res.TrivyDB.Repository != host+"/aquasec/trivy-db:2" || res.TrivyDB.DownloadedAt.IsZero() {
 		t.Errorf("total %d, database %+v", res.Total, res.TrivyDB)
@@ -91,7 +91,7 @@ func TestDatabaseDownloadFallsBackWhenRateLimited(t *testing.T) {
 	if n := reg.hits["/limited/"]; n != dbAttempts {
 		t.Errorf("the rate-limited repository was tried %d times, want %d", n, dbAttempts)
 	}
-	joined := strings.Join(logs, "\n")
+	joined := log.text()
 	for _, want := range []string{
 		host + "/limited/trivy-db:2: rate limited (TOOMANYREQUESTS); retrying in",
 		"Could not download the vulnerability database from " + host + "/missing/trivy-db:2",
@@ -109,7 +109,7 @@ func TestDatabaseDownloadFallsBackWhenRateLimited(t *testing.T) {
 	}
 
 	gets := reg.gets
-	if _, err := Run(context.Background(), cfg, deps); exitcode.Of(err) != exitcode.Failed {
+	if _, err := runConfig(context.Background(), cfg, deps); exitcode.Of(err) != exitcode.Failed {
 		t.Fatalf("second run: %v", err)
 	}
 	if reg.gets != gets {
@@ -129,7 +129,7 @@ func TestDatabaseDownloadRetriesARateLimitedBlob(t *testing.T) {
 	cfg := baseConfig(t)
 	cfg.CacheDir, cfg.SkipDBUpdate = t.TempDir(), false
 	cfg.DBRepositories = []string{host + "/flaky/trivy-db:2"}
-	res, err := Run(context.Background(), cfg, testDeps(t, nil))
+	res, err := runConfig(context.Background(), cfg, testDeps(t, nil))
 	if exitcode.Of(err) != exitcode.Failed || res.Total != 6 {
 		t.Fatalf("exit %d (%v)", exitcode.Of(err), err)
 	}
@@ -147,7 +147,7 @@ func TestDatabaseDownloadFailsEverywhere(t *testing.T) {
 	cfg := baseConfig(t)
 	cfg.CacheDir, cfg.SkipDBUpdate = t.TempDir(), false
 	cfg.DBRepositories = []string{host + "/limited/trivy-db:2", host + "/missing/trivy-db:2"}
-	res, err := Run(context.Background(), cfg, testDeps(t, nil))
+	res, err := runConfig(context.Background(), cfg, testDeps(t, nil))
 	if exitcode.Of(err) != exitcode.Incomplete {
 		t.Fatalf("exit %d (%v), want 3", exitcode.Of(err), err)
 	}

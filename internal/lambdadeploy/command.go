@@ -22,13 +22,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/cloudwatchclient"
 	"github.com/mlship/mlship/internal/command"
 )
 
@@ -50,7 +50,7 @@ func awsClients(ctx context.Context, region string) (Deps, error) {
 	}
 	return Deps{
 		Lambda:     lambda.NewFromConfig(cfg),
-		CloudWatch: cloudwatch.NewFromConfig(cfg),
+		CloudWatch: cloudwatchclient.New(cfg),
 		ECR:        ecr.NewFromConfig(cfg),
 		SSM:        ssm.NewFromConfig(cfg),
 		Region:     cfg.Region,

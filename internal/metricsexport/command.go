@@ -8,11 +8,11 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/cloudwatchclient"
 	"github.com/mlship/mlship/internal/command"
 )
 
@@ -42,7 +42,7 @@ func awsClients(ctx context.Context, cfg *Config) (Deps, error) {
 // configuration.
 func ClientsFrom(awsCfg aws.Config, pathStyle bool) Deps {
 	s := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	return Deps{S3: s, Presigner: s3.NewPresignClient(s), CloudWatch: cloudwatch.NewFromConfig(awsCfg)}
+	return Deps{S3: s, Presigner: s3.NewPresignClient(s), CloudWatch: cloudwatchclient.New(awsCfg)}
 }
 
 func newCommand(clients clientsFunc) *command.Command {

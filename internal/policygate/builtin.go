@@ -10,14 +10,21 @@ import (
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
-// The built-in policies, with their Rego unit tests and default data.
+// The built-in policies, with their Rego unit tests, the parameters they
+// read and their defaults.
 //
 //go:embed builtin
 var builtinFS embed.FS
 
 type builtin struct {
-	Source   string
-	Defaults map[string]any
+	Name   string // e.g. model-quality
+	Source string
+	// Parameters are the names the policy reads at data.params, each with
+	// what it means; every one takes a number.
+	Parameters map[string]string `json:"parameters"`
+	// Defaults are data.params values used when neither --param nor a
+	// data file sets them.
+	Defaults map[string]any `json:"defaults"`
 }
 
 // Builtins lists the names of the built-in policies.
@@ -36,13 +43,25 @@ func Builtins() []string {
 func builtinPolicy(name string) (builtin, error) {
 	src, err := builtinFS.ReadFile(path.Join("builtin", name+".rego"))
 	if err != nil || strings.HasSuffix(name, "_test") {
-		return builtin{}, exitcode.BadInputf("policy builtin:%s: no such built-in policy (have: builtin:%s)", name, strings.Join(Builtins(), ", builtin:"))
+		return builtin{}, exitcode.BadInputf("--policy %q: no such built-in policy (have: builtin:%s)", "builtin:"+name, strings.Join(Builtins(), ", builtin:"))
 	}
-	b := builtin{Source: string(src)}
-	if data, err := builtinFS.ReadFile(path.Join("builtin", name+".json")); err == nil {
-		if err := json.Unmarshal(data, &b.Defaults); err != nil {
-			return builtin{}, err
-		}
+	b := builtin{Name: name, Source: string(src)}
+	meta, err := builtinFS.ReadFile(path.Join("builtin", name+".json"))
+	if err != nil {
+		return builtin{}, err
+	}
+	if err := json.Unmarshal(meta, &b); err != nil {
+		return builtin{}, err
 	}
 	return b, nil
+}
+
+// parameterNames lists a built-in's parameters, sorted.
+func (b builtin) parameterNames() []string {
+	names := make([]string, 0, len(b.Parameters))
+	for n := range b.Parameters {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -20,7 +20,7 @@ type rule struct {
 	Package string // e.g. mlship.model_quality
 	Name    string // e.g. deny
 	Policy  string // the file or builtin: name that defines it
-	query   rego.PreparedEvalQuery
+	from    origin
 }
 
 func (r rule) kind() string {
@@ -37,19 +37,36 @@ func (r rule) kind() string {
 	return ""
 }
 
-// Gate is a set of policies compiled once, ready to judge any number of
-// inputs.
-type Gate struct {
+func (r rule) ref() string { return "data." + r.Package + "." + r.Name }
+
+// pkgQuery evaluates every decision rule of one package in one query, so
+// that a rule that others depend on (allow := count(deny) == 0) is
+// evaluated once.
+type pkgQuery struct {
+	pkg   string
 	rules []rule
+	query rego.PreparedEvalQuery
 }
 
-// Compile parses and compiles the policies with their data. Any error is
-// bad input (exit 2) naming the file and line.
+// Gate is a set of policies compiled and prepared once, ready to judge any
+// number of inputs.
+type Gate struct {
+	packages []pkgQuery
+	// evalOptions are added to every evaluation (tests trace with them).
+	evalOptions []rego.EvalOption
+}
+
+// Compile parses and compiles the policies with their data, and prepares
+// one query per package. Any error is bad input (exit 2) naming the policy
+// and line.
 func Compile(ctx context.Context, files []policyFile, regoVersion string, data map[string]any) (*Gate, error) {
 	modules := map[string]*ast.Module{}
 	definedIn := map[string]string{} // package.rule -> policy name
 	var found []rule
 	for _, f := range files {
+		if ctx.Err() != nil {
+			return nil, exitcode.Incompletef("interrupted while compiling the policies: %w", context.Cause(ctx))
+		}
 		m, err := parsePolicy(f, regoVersion)
 		if err != nil {
 			return nil, err
@@ -65,7 +82,7 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 				continue // a.b := ... defines a nested document, not a decision rule
 			}
 			name := ref[0].Value.(ast.Var).String()
-			cand := rule{Package: pkg, Name: name, Policy: f.Name}
+			cand := rule{Package: pkg, Name: name, Policy: f.Name, from: f.from}
 			key := pkg + "." + name
 			if cand.kind() == "" {
 				continue
@@ -81,7 +98,7 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)
 	if compiler.Failed() {
-		return nil, exitcode.BadInputf("%s", firstError(compiler.Errors))
+		return nil, policyError(files, compiler.Errors)
 	}
 	if data == nil {
 		data = map[string]any{}
@@ -94,27 +111,50 @@ func Compile(ctx context.Context, files []policyFile, regoVersion string, data m
 		}
 		return found[i].Name < found[j].Name
 	})
-	for i := range found {
-		q, err := rego.New(
+	g := &Gate{}
+	for i := 0; i < len(found); {
+		q := pkgQuery{pkg: found[i].Package}
+		for ; i < len(found) && found[i].Package == q.pkg; i++ {
+			q.rules = append(q.rules, found[i])
+		}
+		// One array of each rule's values: [[true], [{"msg"}...], []] with
+		// an empty array for an undefined rule, which would otherwise leave
+		// the whole query undefined.
+		parts := make([]string, len(q.rules))
+		for k, r := range q.rules {
+			parts[k] = "[x | x := " + r.ref() + "]"
+		}
+		var err error
+		q.query, err = rego.New(
 			rego.Compiler(compiler),
 			rego.Store(store),
-			rego.Query("data."+found[i].Package+"."+found[i].Name),
+			rego.Query("["+strings.Join(parts, ", ")+"]"),
+			// A built-in policy must not read a failed conversion as
+			// "undefined", and so as a pass.
+			rego.StrictBuiltinErrors(isBuiltin(q.rules[0].Policy)),
 		).PrepareForEval(ctx)
 		if err != nil {
-			return nil, exitcode.BadInputf("preparing %s.%s: %s", found[i].Package, found[i].Name, firstError(err))
+			return nil, q.rules[0].from.errorf("preparing data.%s: %w", q.pkg, err)
 		}
-		found[i].query = q
+		g.packages = append(g.packages, q)
 	}
-	decisive := 0
-	for _, r := range found {
-		if r.kind() != "checked" {
-			decisive++
+	return g, nil
+}
+
+func isBuiltin(policy string) bool { return strings.HasPrefix(policy, "builtin:") }
+
+// decisive counts the allow, deny and warn rules: without any, the gate
+// checks nothing.
+func (g *Gate) decisive() int {
+	n := 0
+	for _, q := range g.packages {
+		for _, r := range q.rules {
+			if r.kind() != "checked" {
+				n++
+			}
 		}
 	}
-	if decisive == 0 {
-		return nil, exitcode.BadInputf("no policy defines allow, deny or warn rules")
-	}
-	return &Gate{rules: found}, nil
+	return n
 }
 
 // Message is one deny or warn message and where it came from.
@@ -149,54 +189,106 @@ type Judgement struct {
 	Messages []Message     `json:"messages"`
 	Rules    []RuleVerdict `json:"rules"`
 	Checked  []Check       `json:"checked,omitempty"`
-	Input    any           `json:"input"`
+	// Inputs are the files the document was read from, by digest.
+	Inputs []InputFile `json:"inputs,omitempty"`
+	// Set holds the --set values merged over the document.
+	Set map[string]any `json:"set,omitempty"`
+	// Input is the whole document, with --decision-include-input.
+	Input any `json:"input,omitempty"`
+
+	value ast.Value // the document as judged
+	// checkedBy holds the policies that compared a value (a checked
+	// entry) or denied.
+	checkedBy map[string]bool
 }
 
-// Judge evaluates every rule against one input document.
+// InputFile is one file a judged document was read from.
+type InputFile struct {
+	Name   string `json:"name,omitempty"` // NAME of --input NAME=FILE
+	Path   string `json:"path"`           // - for standard input
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// Judge evaluates every rule against one input document, converted to
+// OPA's form once for all of them.
 func (g *Gate) Judge(ctx context.Context, source string, input any) (Judgement, error) {
-	j := Judgement{Source: source, Allowed: true, Input: input, Messages: []Message{}}
-	for _, r := range g.rules {
-		ref := "data." + r.Package + "." + r.Name
-		rs, err := r.query.Eval(ctx, rego.EvalInput(input))
+	value, err := ast.InterfaceToValue(input)
+	if err != nil {
+		return Judgement{}, exitcode.BadInputf("reading %s: %w", source, err)
+	}
+	return g.judge(ctx, source, value)
+}
+
+func (g *Gate) judge(ctx context.Context, source string, input ast.Value) (Judgement, error) {
+	j := Judgement{Source: source, Allowed: true, Messages: []Message{}, value: input, checkedBy: map[string]bool{}}
+	opts := append([]rego.EvalOption{rego.EvalParsedInput(input)}, g.evalOptions...)
+	for _, q := range g.packages {
+		if ctx.Err() != nil {
+			return j, exitcode.Incompletef("interrupted while evaluating data.%s: %w", q.pkg, context.Cause(ctx))
+		}
+		rs, err := q.query.Eval(ctx, opts...)
+		if ctx.Err() != nil {
+			return j, exitcode.Incompletef("interrupted while evaluating data.%s: %w", q.pkg, context.Cause(ctx))
+		}
 		if err != nil {
-			return j, exitcode.BadInputf("evaluating %s: %s", ref, firstError(err))
+			return j, exitcode.BadInputf("evaluating data.%s: %w", q.pkg, err)
 		}
-		var value any
-		defined := len(rs) > 0 && len(rs[0].Expressions) > 0
-		if defined {
-			value = rs[0].Expressions[0].Value
-		}
-		verdict := RuleVerdict{Rule: ref, Policy: r.Policy, Verdict: "pass"}
-		switch r.kind() {
-		case "allow":
-			if b, ok := value.(bool); !defined || !ok || !b {
-				j.Allowed = false
-				verdict.Verdict = "deny"
-				j.Messages = append(j.Messages, Message{Level: "deny", Message: ref + " is not true", Rule: ref, Policy: r.Policy})
-			}
-		case "deny", "warn":
-			msgs, err := messages(value, ref)
-			if err != nil {
+		values, _ := rs[0].Expressions[0].Value.([]any)
+		for k, r := range q.rules {
+			if err := j.add(r, values[k].([]any)); err != nil {
 				return j, err
 			}
-			if len(msgs) > 0 {
-				verdict.Verdict = r.kind()
-				if r.kind() == "deny" {
-					j.Allowed = false
-				}
-			}
-			for _, m := range msgs {
-				m.Level, m.Rule, m.Policy = r.kind(), ref, r.Policy
-				j.Messages = append(j.Messages, m)
-			}
-		case "checked":
-			j.Checked = append(j.Checked, checks(value)...)
-			continue
 		}
-		j.Rules = append(j.Rules, verdict)
 	}
 	sort.SliceStable(j.Messages, func(a, b int) bool { return j.Messages[a].Level < j.Messages[b].Level })
+	sort.SliceStable(j.Checked, func(a, b int) bool { return j.Checked[a].Name < j.Checked[b].Name })
 	return j, nil
+}
+
+// add records one rule's verdict: result is [] when the rule is undefined,
+// else [its value].
+func (j *Judgement) add(r rule, result []any) error {
+	ref := r.ref()
+	var value any
+	defined := len(result) > 0
+	if defined {
+		value = result[0]
+	}
+	verdict := RuleVerdict{Rule: ref, Policy: r.Policy, Verdict: "pass"}
+	switch r.kind() {
+	case "allow":
+		if b, ok := value.(bool); !defined || !ok || !b {
+			j.Allowed = false
+			verdict.Verdict = "deny"
+			j.Messages = append(j.Messages, Message{Level: "deny", Message: ref + " is not true", Rule: ref, Policy: r.Policy})
+		}
+	case "deny", "warn":
+		msgs, err := messages(value, ref)
+		if err != nil {
+			return r.from.errorf("%w", err)
+		}
+		if len(msgs) > 0 {
+			verdict.Verdict = r.kind()
+			if r.kind() == "deny" {
+				j.Allowed = false
+				j.checkedBy[r.Policy] = true
+			}
+		}
+		for _, m := range msgs {
+			m.Level, m.Rule, m.Policy = r.kind(), ref, r.Policy
+			j.Messages = append(j.Messages, m)
+		}
+	case "checked":
+		c := checks(value)
+		j.Checked = append(j.Checked, c...)
+		if len(c) > 0 {
+			j.checkedBy[r.Policy] = true
+		}
+		return nil
+	}
+	j.Rules = append(j.Rules, verdict)
+	return nil
 }
 
 // messages reads a deny/warn rule's value: a set (array) of strings, or of
@@ -211,7 +303,7 @@ func messages(value any, ref string) ([]Message, error) {
 		case map[string]any:
 			msg, ok := t["msg"].(string)
 			if !ok {
-				return exitcode.BadInputf("%s: message object without a string \"msg\" field", ref)
+				return fmt.Errorf("%s: a message object has no string \"msg\" field", ref)
 			}
 			details := map[string]any{}
 			for k, v := range t {

@@ -2,19 +2,23 @@ package policygate
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 
 	"github.com/mlship/mlship/internal/exitcode"
@@ -22,14 +26,15 @@ import (
 
 // policyFile is one Rego module as read from disk or from the built-ins.
 type policyFile struct {
-	Name   string // what the user named: a path or builtin:NAME
+	Name   string // a path or builtin:NAME
 	Source string
+	from   origin // the --policy that brought it
 }
 
 // loadPolicies expands files, directories and builtin: names into Rego
 // sources. Directories give their *.rego files, tests excluded. Built-ins
 // also bring their default data.
-func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
+func loadPolicies(ctx context.Context, specs []string) ([]policyFile, map[string]any, error) {
 	var files []policyFile
 	defaults := map[string]any{}
 	for _, spec := range specs {
@@ -38,44 +43,49 @@ func loadPolicies(specs []string) ([]policyFile, map[string]any, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			files = append(files, policyFile{Name: spec, Source: b.Source})
+			files = append(files, policyFile{Name: spec, Source: b.Source, from: origin{flag: "policy", value: spec}})
 			if b.Defaults != nil {
-				merge(defaults, b.Defaults)
+				merge(defaults, map[string]any{"params": b.Defaults})
 			}
 			continue
 		}
+		from := origin{flag: "policy", value: spec}
 		info, err := os.Stat(spec)
 		if err != nil {
-			return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+			return nil, nil, from.errorf("%w", unwrapPathError(err))
 		}
 		if !info.IsDir() {
-			src, err := os.ReadFile(spec)
+			src, err := readFile(ctx, from, spec)
 			if err != nil {
-				return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+				return nil, nil, err
 			}
-			files = append(files, policyFile{Name: spec, Source: string(src)})
+			files = append(files, policyFile{Name: spec, Source: string(src), from: from})
 			continue
 		}
 		before := len(files)
 		err = filepath.WalkDir(spec, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				return err
+				return from.errorf("%w", unwrapPathError(err))
+			}
+			if ctx.Err() != nil {
+				return interrupted(ctx, from)
 			}
 			if d.IsDir() || filepath.Ext(path) != ".rego" || strings.HasSuffix(path, "_test.rego") {
 				return nil
 			}
-			src, err := os.ReadFile(path)
+			in := origin{from.flag, from.value, path}
+			src, err := readFile(ctx, in, path)
 			if err != nil {
 				return err
 			}
-			files = append(files, policyFile{Name: path, Source: string(src)})
+			files = append(files, policyFile{Name: path, Source: string(src), from: in})
 			return nil
 		})
 		if err != nil {
-			return nil, nil, exitcode.BadInputf("policy %s: %w", spec, unwrapPathError(err))
+			return nil, nil, err
 		}
 		if len(files) == before {
-			return nil, nil, exitcode.BadInputf("policy %s: directory holds no .rego files", spec)
+			return nil, nil, from.errorf("the directory holds no .rego files")
 		}
 	}
 	return files, defaults, nil
@@ -107,56 +117,231 @@ func parsePolicy(p policyFile, version string) (*ast.Module, error) {
 		}
 	}
 	if err != nil {
-		return nil, exitcode.BadInputf("%s", firstError(err))
+		return nil, policyError([]policyFile{p}, err)
 	}
 	if m == nil {
-		return nil, exitcode.BadInputf("%s: empty policy (no package)", p.Name)
+		return nil, p.from.errorf("empty policy (no package)")
 	}
 	return m, nil
 }
 
-// firstError keeps the first of OPA's errors, which already name file and
-// line ("policy.rego:3: rego_parse_error: ...").
-func firstError(err error) string {
-	if errs, ok := err.(ast.Errors); ok && len(errs) > 0 {
-		e := errs[0]
-		msg := e.Message
-		if e.Location != nil {
-			msg = fmt.Sprintf("%s:%d: %s: %s", e.Location.File, e.Location.Row, e.Code, e.Message)
-		}
-		if len(errs) > 1 {
-			msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
-		}
-		return msg
+// policyError is OPA's first error about the policies, as bad input of the
+// --policy that brought the file it names:
+// `--policy "q.rego": line 7: rego_unsafe_var_error: var acc is unsafe`.
+func policyError(files []policyFile, err error) error {
+	var errs ast.Errors
+	var one *ast.Error
+	switch {
+	case errors.As(err, &errs) && len(errs) > 0:
+	case errors.As(err, &one):
+		errs = ast.Errors{one}
+	default:
+		return exitcode.BadInputf("%w", err)
 	}
-	return err.Error()
+	e := errs[0]
+	msg := fmt.Sprintf("%s: %s", e.Code, e.Message)
+	if len(errs) > 1 {
+		msg += fmt.Sprintf(" (and %d more)", len(errs)-1)
+	}
+	if e.Location == nil {
+		return exitcode.BadInputf("%s", msg)
+	}
+	if e.Location.Row > 0 {
+		msg = fmt.Sprintf("line %d: %s", e.Location.Row, msg)
+	}
+	for _, f := range files {
+		if f.Name == e.Location.File {
+			return f.from.errorf("%s", msg)
+		}
+	}
+	return exitcode.BadInputf("%s: %s", e.Location.File, msg)
 }
 
-// readDocument reads a JSON or YAML document. Numbers stay json.Number so
-// that values reach the policy exactly as written. The format is taken from
-// the extension, else JSON is tried first.
-func readDocument(name string, r io.Reader) (any, error) {
-	b, err := io.ReadAll(r)
+// maxFileSize bounds every file policy-gate reads (policies, data files
+// and inputs), and what a YAML document's aliases may expand to: a larger
+// one is refused before it is parsed.
+const maxFileSize = 32 << 20
+
+var errTooLarge = fmt.Errorf("larger than the %d MiB limit", maxFileSize>>20)
+
+// origin is the option a file came from, for messages: --input "m.json".
+type origin struct {
+	flag, value string
+	file        string // a file in the directory value names
+}
+
+func (o origin) String() string { return fmt.Sprintf("--%s %q", o.flag, o.value) }
+
+// errorf is a bad-input error about the option's value.
+func (o origin) errorf(format string, a ...any) error {
+	err := fmt.Errorf(format, a...)
+	if o.file != "" {
+		return exitcode.BadInputf("%s: %s: %w", o, o.file, err)
+	}
+	return exitcode.BadInputf("%s: %w", o, err)
+}
+
+// interrupted is the error of a run whose context ended while it worked
+// on from.
+func interrupted(ctx context.Context, from origin) error {
+	return exitcode.Incompletef("interrupted while reading %s: %w", from, context.Cause(ctx))
+}
+
+// readFile reads the file path named by from, refusing one larger than
+// maxFileSize.
+func readFile(ctx context.Context, from origin, path string) ([]byte, error) {
+	fail := func(err error) error { return from.errorf("%w", err) }
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, exitcode.BadInputf("reading %s: %w", name, err)
+		return nil, fail(unwrapPathError(err))
 	}
-	ext := strings.ToLower(filepath.Ext(name))
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() > maxFileSize {
+		return nil, fail(errTooLarge)
+	}
+	b, err := readAll(ctx, f, maxFileSize)
+	switch {
+	case ctx.Err() != nil:
+		return nil, interrupted(ctx, from)
+	case err != nil:
+		return nil, fail(unwrapPathError(err))
+	}
+	return b, nil
+}
+
+// readAll reads r to its end, up to limit bytes, and gives up when ctx is
+// done: a read that blocks (a pipe nobody writes to) is left to its
+// goroutine, which ends with the process.
+func readAll(ctx context.Context, r io.Reader, limit int64) ([]byte, error) {
+	type read struct {
+		b   []byte
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		var buf bytes.Buffer
+		chunk := make([]byte, 256<<10)
+		for ctx.Err() == nil {
+			n, err := r.Read(chunk)
+			buf.Write(chunk[:n])
+			switch {
+			case int64(buf.Len()) > limit:
+				done <- read{err: errTooLarge}
+				return
+			case err == io.EOF:
+				done <- read{b: buf.Bytes()}
+				return
+			case err != nil:
+				done <- read{err: err}
+				return
+			}
+		}
+		done <- read{err: ctx.Err()}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readDocument reads a JSON or YAML document of from. Numbers stay
+// json.Number so that values reach the policy exactly as written. The
+// format is taken from the file's extension, else JSON is tried first.
+func readDocument(ctx context.Context, from origin, path string, stdin io.Reader) (any, error) {
+	b, err := readBytes(ctx, from, path, stdin)
+	if err != nil {
+		return nil, err
+	}
+	return decodeDocument(from, path, b)
+}
+
+// readInput reads one --input document, as OPA's value, and what the
+// decision file records of it.
+func readInput(ctx context.Context, in inputSpec, stdin io.Reader) (ast.Value, InputFile, error) {
+	b, err := readBytes(ctx, in.origin(), in.path, stdin)
+	if err != nil {
+		return nil, InputFile{}, err
+	}
+	sum := sha256.Sum256(b)
+	file := InputFile{Name: in.name, Path: in.path, SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(b))}
+	v, err := decodeInput(in.origin(), in.path, b)
+	return v, file, err
+}
+
+// decodeInput is decodeDocument for an input: JSON goes straight into
+// OPA's value, YAML by way of JSON.
+func decodeInput(from origin, path string, b []byte) (ast.Value, error) {
+	ext := strings.ToLower(filepath.Ext(path))
 	if ext == ".yaml" || ext == ".yml" {
-		return decodeYAML(name, b)
+		j, err := yamlToJSON(from, b)
+		if err != nil {
+			return nil, err
+		}
+		return jsonValue(from, j)
 	}
-	doc, jerr := decodeJSON(name, b)
+	v, err := jsonValue(from, b)
+	if err == nil || ext == ".json" {
+		return v, err
+	}
+	if j, yerr := yamlToJSON(from, b); yerr == nil {
+		if v, yerr := jsonValue(from, j); yerr == nil {
+			return v, nil
+		}
+	}
+	return nil, err
+}
+
+func jsonValue(from origin, b []byte) (ast.Value, error) {
+	if v, err := jsonToValue(b); err == nil {
+		return v, nil
+	}
+	// encoding/json says what is wrong, or takes what the fast path did not.
+	doc, err := decodeJSON(from, b)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return nil, from.errorf("%w", err)
+	}
+	return v, nil
+}
+
+// readBytes reads path, or standard input for "-".
+func readBytes(ctx context.Context, from origin, path string, stdin io.Reader) ([]byte, error) {
+	if path != "-" {
+		return readFile(ctx, from, path)
+	}
+	b, err := readAll(ctx, stdin, maxFileSize)
+	switch {
+	case ctx.Err() != nil:
+		return nil, interrupted(ctx, from)
+	case err != nil:
+		return nil, from.errorf("reading standard input: %w", err)
+	}
+	return b, nil
+}
+
+func decodeDocument(from origin, path string, b []byte) (any, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext == ".yaml" || ext == ".yml" {
+		return decodeYAML(from, b)
+	}
+	doc, jerr := decodeJSON(from, b)
 	if jerr == nil || ext == ".json" {
 		return doc, jerr
 	}
-	if doc, yerr := decodeYAML(name, b); yerr == nil {
+	if doc, yerr := decodeYAML(from, b); yerr == nil {
 		return doc, nil
 	}
 	return nil, jerr
 }
 
-func decodeJSON(name string, b []byte) (any, error) {
+func decodeJSON(from origin, b []byte) (any, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, exitcode.BadInputf("%s: empty document", name)
+		return nil, from.errorf("empty document")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -169,29 +354,80 @@ func decodeJSON(name string, b []byte) (any, error) {
 		} else if err == io.ErrUnexpectedEOF {
 			line += bytes.Count(b, []byte("\n"))
 		}
-		return nil, exitcode.BadInputf("%s:%d: malformed JSON: %v", name, line, err)
+		return nil, from.errorf("line %d: malformed JSON: %v", line, err)
 	}
 	if dec.More() {
-		return nil, exitcode.BadInputf("%s: more than one JSON document", name)
+		return nil, from.errorf("more than one JSON document")
 	}
 	return doc, nil
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-func decodeYAML(name string, b []byte) (any, error) {
+func decodeYAML(from origin, b []byte) (any, error) {
+	j, err := yamlToJSON(from, b)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSON(from, j)
+}
+
+// yamlToJSON converts a YAML document to JSON, refusing one whose aliases
+// expand past maxFileSize.
+func yamlToJSON(from origin, b []byte) ([]byte, error) {
+	if err := checkAliases(b, maxFileSize); err != nil {
+		return nil, from.errorf("%w", err)
+	}
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
+		msg = strings.TrimPrefix(msg, "yaml: ")
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			return nil, exitcode.BadInputf("%s:%s: malformed YAML: %s", name, m[1], msg)
+			return nil, from.errorf("line %s: malformed YAML: %s", m[1], msg)
 		}
-		return nil, exitcode.BadInputf("%s: malformed YAML: %s", name, msg)
+		return nil, from.errorf("malformed YAML: %s", msg)
 	}
 	if string(bytes.TrimSpace(j)) == "null" {
-		return nil, exitcode.BadInputf("%s: empty document", name)
+		return nil, from.errorf("empty document")
 	}
-	return decodeJSON(name, j)
+	return j, nil
+}
+
+// checkAliases refuses a YAML document whose aliases expand it past limit
+// bytes (a "billion laughs" document is a few hundred bytes that expand
+// to gigabytes), before it is expanded.
+func checkAliases(b []byte, limit int64) error {
+	var root yamlv3.Node
+	if err := yamlv3.Unmarshal(b, &root); err != nil {
+		return nil // malformed: the decoder says how
+	}
+	const inProgress = -1
+	sizes := map[*yamlv3.Node]int64{}
+	var size func(n *yamlv3.Node) int64
+	size = func(n *yamlv3.Node) int64 {
+		switch s, ok := sizes[n]; {
+		case ok && s == inProgress:
+			return limit + 1 // an alias inside its own anchor never ends
+		case ok:
+			return s
+		}
+		sizes[n] = inProgress
+		s := int64(len(n.Value)) + 4
+		if n.Kind == yamlv3.AliasNode && n.Alias != nil {
+			s = size(n.Alias)
+		}
+		for _, c := range n.Content {
+			if s += size(c); s > limit {
+				break
+			}
+		}
+		sizes[n] = s
+		return s
+	}
+	if size(&root) > limit {
+		return fmt.Errorf("its YAML aliases expand it past the %d MiB limit", limit>>20)
+	}
+	return nil
 }
 
 var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
@@ -203,31 +439,54 @@ var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9
 func parseSet(pairs []string, flag string) (map[string]any, error) {
 	doc := map[string]any{}
 	for _, p := range pairs {
-		key, raw, ok := strings.Cut(p, "=")
-		key = strings.TrimSpace(key)
-		if !ok || key == "" {
-			return nil, exitcode.BadInputf("--%s %q: want key=value", flag, p)
-		}
-		var val any = raw
-		switch {
-		case jsonNumber.MatchString(raw):
-			val = json.Number(raw)
-		case raw == "true" || raw == "false":
-			val = raw == "true"
-		case raw == "null":
-			val = nil
-		case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
-			s, err := strconv.Unquote(raw)
-			if err != nil {
-				return nil, exitcode.BadInputf("--%s %q: bad quoted string: %v", flag, p, err)
-			}
-			val = s
+		key, val, err := parsePair(p, flag)
+		if err != nil {
+			return nil, err
 		}
 		if err := setPath(doc, strings.Split(key, "."), val); err != nil {
 			return nil, exitcode.BadInputf("--%s %q: %v", flag, p, err)
 		}
 	}
 	return doc, nil
+}
+
+// parsePair reads one key=value pair, typing the value as parseSet does.
+func parsePair(p, flag string) (string, any, error) {
+	key, raw, ok := strings.Cut(p, "=")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return "", nil, exitcode.BadInputf("--%s %q: want key=value", flag, p)
+	}
+	var val any = raw
+	switch {
+	case jsonNumber.MatchString(raw):
+		val = json.Number(raw)
+	case raw == "true" || raw == "false":
+		val = raw == "true"
+	case raw == "null":
+		val = nil
+	case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
+		s, err := strconv.Unquote(raw)
+		if err != nil {
+			return "", nil, exitcode.BadInputf("--%s %q: bad quoted string: %v", flag, p, err)
+		}
+		val = s
+	}
+	return key, val, nil
+}
+
+// isNumber reports whether v is a number as the built-in policies read
+// one: a JSON number, or a string that holds one in JSON's syntax.
+func isNumber(v any) bool {
+	switch t := v.(type) {
+	case json.Number:
+		return true
+	case float64:
+		return !math.IsNaN(t) && !math.IsInf(t, 0)
+	case string:
+		return jsonNumber.MatchString(t)
+	}
+	return false
 }
 
 func setPath(doc map[string]any, path []string, val any) error {
@@ -266,37 +525,6 @@ func merge(dst, src map[string]any) {
 		}
 		dst[k] = v
 	}
-}
-
-// flatten lists the scalar values of doc under dotted keys, sorted.
-func flatten(doc any) [][2]string {
-	var out [][2]string
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		switch t := v.(type) {
-		case map[string]any:
-			for k, c := range t {
-				key := k
-				if prefix != "" {
-					key = prefix + "." + k
-				}
-				walk(key, c)
-			}
-		case []any:
-			b, _ := json.Marshal(t)
-			out = append(out, [2]string{prefix, string(b)})
-		default:
-			b, _ := json.Marshal(t)
-			s := string(b)
-			if str, ok := t.(string); ok {
-				s = str
-			}
-			out = append(out, [2]string{prefix, s})
-		}
-	}
-	walk("", doc)
-	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
-	return out
 }
 
 func unwrapPathError(err error) error {

@@ -1,309 +1,47 @@
 // Package policygate is the policy-gate tool: it evaluates Rego policies
 // against a document of release evidence (model metrics, scan counts, model
 // age) and allows or denies.
+//
+// # The shape of a tool
+//
+// Every mlship tool is put together the same way; a new one starts from
+// this one:
+//
+//   - [Command] is the command line: the flags (each also an INPUT_<NAME>
+//     variable, so the action passes inputs as environment variables),
+//     the help, the outputs the tool always writes. Its adapter reads the
+//     flags into a [Config] and does nothing else.
+//   - [Config] is the flags' values as given. [Config.Validate] runs once,
+//     before anything is read or called, and returns a [Plan]: the same
+//     values checked and parsed. Bad input is exit 2 there, one line of the
+//     form `--flag "value": what is wrong`.
+//   - [Run] does the work. It takes the *[Plan], whose fields only Validate
+//     can fill, so it cannot be handed something unchecked and nothing is
+//     parsed twice; and [Deps], what it reads from outside (here standard
+//     input; in the AWS tools, clients behind interfaces declared by the
+//     code that calls them). It honours ctx, which SIGINT and SIGTERM
+//     cancel, in every read and evaluation.
+//   - [Result] is plain data with camelCase JSON (--json, the decision
+//     file). Outputs lists the step outputs Command declares; Text and
+//     Summary are the terminal's and the job summary's. A finding (a denied
+//     rule) is a value in it; an error carries its exit code
+//     (internal/exitcode), and a run that fails returns no Result.
+//
+// The shared command code (internal/command) does the rest: INPUT_
+// variables, --help, --json, one-line errors, exit codes, signals.
 package policygate
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/exitcode"
 )
-
-// Config is everything one run needs.
-type Config struct {
-	Policies     []string // files, directories, builtin:NAME
-	Inputs       []string // JSON or YAML files; "-" is standard input
-	Set          []string // key=value pairs merged into every input
-	Data         []string // JSON or YAML data files, merged at data
-	Params       []string // key=value pairs placed at data.params
-	Mode         string   // enforce or warn
-	RegoVersion  string   // auto, v0 or v1
-	DecisionFile string   // where to write the decision; empty: a new file in TempDir
-	TempDir      string   // empty: the system's temp dir
-}
-
-// Validate checks the configuration before anything is read.
-func (c *Config) Validate() error {
-	if len(c.Policies) == 0 {
-		return exitcode.BadInputf("--policy: at least one policy file, directory or builtin:NAME is needed")
-	}
-	if c.Mode != "enforce" && c.Mode != "warn" {
-		return exitcode.BadInputf("--mode %q: want enforce or warn", c.Mode)
-	}
-	if !slices.Contains([]string{"auto", "v0", "v1"}, c.RegoVersion) {
-		return exitcode.BadInputf("--rego-version %q: want auto, v0 or v1", c.RegoVersion)
-	}
-	if len(c.Inputs) == 0 && len(c.Set) == 0 {
-		return exitcode.BadInputf("no input: give --input FILE, --input - (standard input) or --set key=value")
-	}
-	stdin := 0
-	for _, in := range c.Inputs {
-		if in == "-" {
-			stdin++
-		}
-	}
-	if stdin > 1 {
-		return exitcode.BadInputf("--input: standard input (-) can be read only once")
-	}
-	if _, err := parseSet(c.Set, "set"); err != nil {
-		return err
-	}
-	_, err := parseSet(c.Params, "param")
-	return err
-}
-
-// Result is the gate's decision over every input it judged.
-type Result struct {
-	Allowed      bool        `json:"allowed"`
-	Mode         string      `json:"mode"`
-	DenyCount    int         `json:"denyCount"`
-	WarnCount    int         `json:"warnCount"`
-	Messages     []Message   `json:"messages"`
-	DecisionFile string      `json:"decisionFile"`
-	Policies     []string    `json:"policies"`
-	Judgements   []Judgement `json:"judgements"`
-}
-
-// Run loads the policies, compiles them once, judges every input and writes
-// the decision file.
-func Run(ctx context.Context, cfg Config, stdin io.Reader) (*Result, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	files, data, err := loadPolicies(cfg.Policies)
-	if err != nil {
-		return nil, err
-	}
-	for _, path := range cfg.Data {
-		doc, err := readFile(path)
-		if err != nil {
-			return nil, err
-		}
-		obj, ok := doc.(map[string]any)
-		if !ok {
-			return nil, exitcode.BadInputf("--data %s: want an object at the top level", path)
-		}
-		merge(data, obj)
-	}
-	params, _ := parseSet(cfg.Params, "param")
-	if len(params) > 0 {
-		merge(data, map[string]any{"params": params})
-	}
-	sets, _ := parseSet(cfg.Set, "set")
-
-	type source struct {
-		name string
-		doc  any
-	}
-	var inputs []source
-	for _, in := range cfg.Inputs {
-		var doc any
-		if in == "-" {
-			doc, err = readDocument("standard input", stdin)
-		} else {
-			doc, err = readFile(in)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(sets) > 0 {
-			obj, ok := doc.(map[string]any)
-			if !ok {
-				return nil, exitcode.BadInputf("--set: input %s is not an object, so keys cannot be set in it", in)
-			}
-			merge(obj, sets)
-		}
-		inputs = append(inputs, source{in, doc})
-	}
-	if len(inputs) == 0 {
-		inputs = append(inputs, source{"--set", map[string]any(sets)})
-	}
-
-	gate, err := Compile(ctx, files, cfg.RegoVersion, data)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Allowed: true, Mode: cfg.Mode, Messages: []Message{}, Policies: cfg.Policies}
-	for _, in := range inputs {
-		j, err := gate.Judge(ctx, in.name, in.doc)
-		if err != nil {
-			return nil, err
-		}
-		res.Allowed = res.Allowed && j.Allowed
-		for _, m := range j.Messages {
-			if len(inputs) > 1 {
-				m.Message = in.name + ": " + m.Message
-			}
-			if m.Level == "deny" {
-				res.DenyCount++
-			} else {
-				res.WarnCount++
-			}
-			res.Messages = append(res.Messages, m)
-		}
-		res.Judgements = append(res.Judgements, j)
-	}
-	if err := res.writeDecision(cfg.DecisionFile, cfg.TempDir); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func readFile(path string) (any, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, exitcode.BadInputf("%s: %w", path, unwrapPathError(err))
-	}
-	defer f.Close()
-	return readDocument(path, f)
-}
-
-func (r *Result) writeDecision(path, dir string) error {
-	var f *os.File
-	var err error
-	if path == "" {
-		f, err = os.CreateTemp(dir, "policy-gate-decision-*.json")
-	} else {
-		if err = os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-			f, err = os.Create(path)
-		}
-	}
-	if err != nil {
-		return exitcode.Incompletef("writing the decision file: %w", err)
-	}
-	r.DecisionFile = f.Name()
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err == nil {
-		_, err = f.Write(append(b, '\n'))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return exitcode.Incompletef("writing the decision file %s: %w", r.DecisionFile, err)
-	}
-	return nil
-}
-
-// Outputs are the step outputs.
-func (r *Result) Outputs() []action.Output {
-	msgs, _ := json.Marshal(r.Messages)
-	return []action.Output{
-		{Name: "allowed", Value: strconv.FormatBool(r.Allowed)},
-		{Name: "deny-count", Value: strconv.Itoa(r.DenyCount)},
-		{Name: "warn-count", Value: strconv.Itoa(r.WarnCount)},
-		{Name: "messages", Value: string(msgs)},
-		{Name: "decision-file", Value: r.DecisionFile},
-	}
-}
-
-func (r *Result) verdict() string {
-	switch {
-	case r.Allowed && r.WarnCount > 0:
-		return "allowed with warnings"
-	case r.Allowed:
-		return "allowed"
-	case r.Mode == "warn":
-		return "denied (warn mode: continuing)"
-	}
-	return "denied"
-}
-
-// Text is the result for a terminal.
-func (r *Result) Text() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "policy-gate: %s\n", r.verdict())
-	for _, m := range r.Messages {
-		fmt.Fprintf(&b, "  %-4s  %s  (%s)\n", m.Level, m.Message, m.Rule)
-	}
-	for _, j := range r.Judgements {
-		for _, c := range j.Checked {
-			fmt.Fprintf(&b, "  checked %s = %s (%s %s)\n", c.Name, show(c.Value), c.Kind, show(c.Limit))
-		}
-	}
-	fmt.Fprintf(&b, "decision: %s\n", r.DecisionFile)
-	return b.String()
-}
-
-// Summary is the job summary: the checked values and the verdict per rule.
-func (r *Result) Summary() string {
-	var b strings.Builder
-	icon := "✅"
-	if !r.Allowed {
-		icon = "❌"
-	} else if r.WarnCount > 0 {
-		icon = "⚠️"
-	}
-	fmt.Fprintf(&b, "### %s policy-gate: %s\n\n", icon, r.verdict())
-	for _, j := range r.Judgements {
-		if len(r.Judgements) > 1 {
-			fmt.Fprintf(&b, "#### %s\n\n", cell(j.Source))
-		}
-		if len(j.Checked) > 0 {
-			b.WriteString("| Value | Checked | Limit |\n|---|---|---|\n")
-			for _, c := range j.Checked {
-				fmt.Fprintf(&b, "| %s | %s | %s %s |\n", cell(c.Name), cell(show(c.Value)), c.Kind, cell(show(c.Limit)))
-			}
-		} else if flat := flatten(j.Input); len(flat) > 0 {
-			b.WriteString("| Input | Value |\n|---|---|\n")
-			for i, kv := range flat {
-				if i == 50 {
-					fmt.Fprintf(&b, "| … | %d more in the decision file |\n", len(flat)-50)
-					break
-				}
-				fmt.Fprintf(&b, "| %s | %s |\n", cell(kv[0]), cell(kv[1]))
-			}
-		}
-		b.WriteString("\n| Rule | Policy | Verdict | Messages |\n|---|---|---|---|\n")
-		for _, v := range j.Rules {
-			var msgs []string
-			for _, m := range j.Messages {
-				if m.Rule == v.Rule {
-					msgs = append(msgs, cell(m.Message))
-				}
-			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", v.Rule, cell(v.Policy), verdictIcon(v.Verdict), strings.Join(msgs, "<br>"))
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
-}
-
-func verdictIcon(v string) string {
-	switch v {
-	case "deny":
-		return "❌ deny"
-	case "warn":
-		return "⚠️ warn"
-	}
-	return "✅ pass"
-}
-
-func show(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-// cell makes a value safe inside a Markdown table cell.
-func cell(s string) string {
-	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r", ""), "\n", " ")
-}
 
 // Command is the policy-gate command line.
 func Command() *command.Command {
@@ -321,16 +59,22 @@ defined and not true. Built-in policies: ` + strings.Join(prefixed(Builtins()), 
 
 cat metrics.json | policy-gate --policy policies/ --input - --data thresholds.yaml
 
+policy-gate --policy builtin:model-quality --policy builtin:image-scan \
+  --input metrics=metrics.json --input scan=image-scan-summary.json \
+  --param min_accuracy=0.9 --param max_critical=0
+
 policy-gate --policy policies/quality.rego --input metrics.json --mode warn`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "policy", Aliases: []string{"p"}, Required: true, Usage: "Rego policy file, directory, or builtin:NAME (repeatable)"},
-			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "input document, JSON or YAML; - reads standard input (repeatable: each is judged)"},
+			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "input document, JSON or YAML; - reads standard input (repeatable: each is judged); NAME=FILE inputs are merged into one document, each at input.NAME"},
 			&cli.StringSliceFlag{Name: "set", Usage: "set input `key=value` (numbers and booleans typed, dotted keys nest; repeatable)"},
 			&cli.StringSliceFlag{Name: "data", Aliases: []string{"d"}, Usage: "data file, JSON or YAML, merged at data (repeatable)"},
 			&cli.StringSliceFlag{Name: "param", Usage: "policy parameter `key=value` at data.params, e.g. min_accuracy=0.9 (repeatable)"},
 			&cli.StringFlag{Name: "mode", Value: "enforce", Usage: "enforce (deny fails the step) or warn (deny warns and continues)"},
 			&cli.StringFlag{Name: "rego-version", Value: "auto", Usage: "Rego syntax of the policies: auto, v0 or v1"},
+			&cli.BoolFlag{Name: "allow-empty", Usage: "let a run in which no rule checked any value pass, with a warning (else it exits 2)"},
 			&cli.StringFlag{Name: "decision-file", Usage: "write the decision JSON here (default: a new file in RUNNER_TEMP or the temp dir)"},
+			&cli.BoolFlag{Name: "decision-include-input", Usage: "write each judged document whole into the decision file (by default: each input file's path, size and SHA-256)"},
 			&cli.BoolFlag{Name: "print", Category: command.LocalOnly, Usage: "print the policies' Rego source (built-ins included) and exit, to copy and adapt one"},
 		},
 		Outputs: []command.OutputSpec{
@@ -338,7 +82,7 @@ policy-gate --policy policies/quality.rego --input metrics.json --mode warn`,
 			{Name: "deny-count", Description: "number of deny messages"},
 			{Name: "warn-count", Description: "number of warn messages"},
 			{Name: "messages", Description: "JSON array of every message: level, msg, rule and policy"},
-			{Name: "decision-file", Description: "path of a JSON file with the whole decision and the input it judged"},
+			{Name: "decision-file", Description: "path of a JSON file with the whole decision and the digest of every input it judged"},
 		},
 		Run: runCommand,
 	}
@@ -353,12 +97,11 @@ func prefixed(names []string) []string {
 }
 
 func runCommand(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
-	if c.Bool("print") {
-		files, _, err := loadPolicies(c.StringSlice("policy"))
-		for _, f := range files {
-			fmt.Fprintf(rt.Stdout, "# %s\n%s\n", f.Name, strings.TrimRight(f.Source, "\n"))
-		}
-		return nil, err
+	// A run is short and its heap small: collect half as often as Go's
+	// default, which saves much of the CPU that evaluation spends in the
+	// collector for little memory. GOGC, when set, wins.
+	if rt.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
 	}
 	cfg := Config{
 		Policies:     c.StringSlice("policy"),
@@ -369,9 +112,23 @@ func runCommand(ctx context.Context, c *cli.Context, rt *command.Runtime) (comma
 		Mode:         c.String("mode"),
 		RegoVersion:  c.String("rego-version"),
 		DecisionFile: c.String("decision-file"),
-		TempDir:      rt.Getenv("RUNNER_TEMP"),
+		TempDir:      command.TempDir(rt.Getenv),
+		AllowEmpty:   c.Bool("allow-empty"),
+		IncludeInput: c.Bool("decision-include-input"),
+		Print:        c.Bool("print"),
 	}
-	res, err := Run(ctx, cfg, rt.Stdin)
+	plan, err := cfg.Validate()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Print {
+		src, err := Source(ctx, plan)
+		if err != nil {
+			return nil, err
+		}
+		return nil, rt.Print(src)
+	}
+	res, err := Run(ctx, plan, Deps{Stdin: rt.Stdin})
 	if err != nil {
 		return nil, err
 	}

@@ -81,9 +81,8 @@ func TestBuiltinModelQualityInAWorkflow(t *testing.T) {
 	if !d.Allowed || len(d.Judgements) != 1 {
 		t.Fatalf("decision = %+v", d)
 	}
-	in, _ := d.Judgements[0].Input.(map[string]any)
-	if in["ACCURACY"] != 0.93 {
-		t.Errorf("decision file input = %v", d.Judgements[0].Input)
+	if d.Judgements[0].Set["ACCURACY"] != 0.93 || d.Judgements[0].Input != nil {
+		t.Errorf("decision file: set %v, input %v", d.Judgements[0].Set, d.Judgements[0].Input)
 	}
 	summary := r.w.SummaryText(t)
 	for _, want := range []string{
@@ -181,7 +180,7 @@ func TestRegoV0AndV1PoliciesTogether(t *testing.T) {
 func TestRegoVersionForced(t *testing.T) {
 	t.Parallel()
 	r := local(t, "", "-p", "testdata/quality_v0.rego", "--rego-version", "v1", "--set", "accuracy=1")
-	if r.code != 2 || !strings.HasPrefix(r.stderr, "policy-gate: testdata/quality_v0.rego:3: rego_parse_error:") {
+	if r.code != 2 || !strings.HasPrefix(r.stderr, `policy-gate: --policy "testdata/quality_v0.rego": line 3: rego_parse_error:`) {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = local(t, "", "-p", "testdata/quality_v0.rego", "--rego-version", "v0", "--set", "accuracy=1", "--set", "model_version=x")
@@ -209,7 +208,7 @@ func TestDirectoriesSkipTestFilesAndKeepMessageDetails(t *testing.T) {
 func TestInputFromStandardInputWithSetOnTop(t *testing.T) {
 	t.Parallel()
 	r := local(t, `{"accuracy": 0.5, "fairnessScoreEqualOpportunity": 10, "model": {"name": "credit"}}`,
-		"-p", "testdata/quality_v1.rego", "-i", "-", "--set", "accuracy=0.950", "--set", "model.version=1.0.7", "--json")
+		"-p", "testdata/quality_v1.rego", "-i", "-", "--set", "accuracy=0.950", "--set", "model.version=1.0.7", "--json", "--decision-include-input")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -260,19 +259,28 @@ func TestBadInputExitsTwoWithOneLine(t *testing.T) {
 		args []string
 		want string // stderr prefix
 	}{
-		{"missing policy file", []string{"-p", "testdata/nope.rego", "--set", "a=1"}, "policy-gate: policy testdata/nope.rego: no such file or directory"},
-		{"unknown builtin", []string{"-p", "builtin:nope", "--set", "a=1"}, "policy-gate: policy builtin:nope: no such built-in policy (have: builtin:image-scan, builtin:model-age, builtin:model-quality)"},
-		{"policy does not compile", []string{"-p", "testdata/broken.rego", "--set", "a=1"}, "policy-gate: testdata/broken.rego:7: rego_unsafe_var_error: var acc is unsafe"},
-		{"policy syntax error", []string{"-p", "testdata/syntax.rego", "--set", "a=1"}, "policy-gate: testdata/syntax.rego:5: rego_parse_error: unexpected } token"},
-		{"malformed JSON", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/malformed.json"}, "policy-gate: testdata/malformed.json:4: malformed JSON: invalid character '}'"},
-		{"missing input file", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/none.json"}, "policy-gate: testdata/none.json: no such file or directory"},
+		{"missing policy file", []string{"-p", "testdata/nope.rego", "--set", "a=1"}, `policy-gate: --policy "testdata/nope.rego": no such file or directory`},
+		{"unknown builtin", []string{"-p", "builtin:nope", "--set", "a=1"}, "policy-gate: --policy \"builtin:nope\": no such built-in policy (have: builtin:image-scan, builtin:model-age, builtin:model-quality)"},
+		{"policy does not compile", []string{"-p", "testdata/broken.rego", "--set", "a=1"}, `policy-gate: --policy "testdata/broken.rego": line 7: rego_unsafe_var_error: var acc is unsafe`},
+		{"policy syntax error", []string{"-p", "testdata/syntax.rego", "--set", "a=1"}, `policy-gate: --policy "testdata/syntax.rego": line 5: rego_parse_error: unexpected } token`},
+		{"malformed JSON", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/malformed.json"}, `policy-gate: --input "testdata/malformed.json": line 4: malformed JSON: invalid character '}'`},
+		{"missing input file", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/none.json"}, `policy-gate: --input "testdata/none.json": no such file or directory`},
 		{"no input", []string{"-p", "testdata/quality_v1.rego"}, "policy-gate: no input: give --input FILE, --input - (standard input) or --set key=value"},
 		{"bad mode", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "--mode", "audit"}, `policy-gate: --mode "audit": want enforce or warn`},
 		{"bad set", []string{"-p", "testdata/quality_v1.rego", "--set", "accuracy"}, `policy-gate: --set "accuracy": want key=value`},
 		{"conflicting set", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "--set", "a.b=2"}, `policy-gate: --set "a.b=2": a is already a value`},
 		{"bad rego version", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "--rego-version", "v2"}, `policy-gate: --rego-version "v2": want auto, v0 or v1`},
-		{"missing data file", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "-d", "nope.yaml"}, "policy-gate: nope.yaml: no such file or directory"},
+		{"missing data file", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "-d", "nope.yaml"}, `policy-gate: --data "nope.yaml": no such file or directory`},
 		{"no policy", []string{"--set", "a=1"}, "policy-gate: --policy is required (or INPUT_POLICY)"},
+		{"policy in a directory", []string{"-p", "testdata/dir", "-p", "testdata/broken.rego", "--set", "a=1"}, `policy-gate: --policy "testdata/broken.rego": line 7: rego_unsafe_var_error`},
+		{"empty policy", []string{"-p", "testdata/empty.rego", "--set", "a=1"}, `policy-gate: --policy "testdata/empty.rego": rego_parse_error: empty module`},
+		{"input not an object", []string{"-p", "testdata/quality_v1.rego", "-i", "testdata/list.json", "--set", "a=1"}, `policy-gate: --input "testdata/list.json": not an object, so --set cannot set keys in it`},
+		{"data not an object", []string{"-p", "testdata/quality_v1.rego", "-d", "testdata/list.json", "--set", "a=1"}, `policy-gate: --data "testdata/list.json": want an object at the top level`},
+		{"decision file is a directory", []string{"-p", "testdata/quality_v1.rego", "--set", "a=1", "--decision-file", "testdata"}, `policy-gate: --decision-file "testdata": is a directory`},
+		{"built-in's error on an input", []string{"-p", "builtin:model-age", "-i", "testdata/bad-date.json"}, `policy-gate: --input "testdata/bad-date.json": evaluating data.mlship.model_age: builtin:model-age:`},
+		{"built-in's error on --set", []string{"-p", "builtin:model-age", "--set", "last_modified=2026-02-30T00:00:00Z"}, `policy-gate: --set: evaluating data.mlship.model_age: builtin:model-age:`},
+		{"bad input in print mode", []string{"-p", "testdata/quality_v1.rego", "--print", "--mode", "audit"}, `policy-gate: --mode "audit": want enforce or warn`},
+		{"unknown builtin in print mode", []string{"-p", "builtin:nope", "--print"}, `policy-gate: --policy "builtin:nope": no such built-in policy`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

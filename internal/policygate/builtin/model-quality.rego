@@ -7,12 +7,20 @@
 #     --param min_accuracy=0.9 --param max_fairness_gap=21 \
 #     --set accuracy=0.93 --set fairness_gap=12.5
 #
-# A metric is checked only when its threshold is set; a threshold whose
-# metric is missing from the input denies. Each metric may arrive under any
-# of the names in `names` (so metrics-export output works unchanged).
+# The metrics are read from input.metrics when the input is several named
+# documents (--input metrics=metrics.json --input scan=scan.json), else from
+# the input itself. Each metric may arrive under any of the names in `names`
+# (so metrics-export output works unchanged).
+#
+# A metric is checked only when its threshold is set. It fails closed: a
+# threshold whose metric is missing denies, and so does a value that is not
+# a finite number (a JSON number, or a string holding one): "NaN", "Inf",
+# "93%", "N/A", "", true, null or [0.1] never pass.
 package mlship.model_quality
 
 import rego.v1
+
+default params := {}
 
 params := data.params
 
@@ -32,24 +40,71 @@ checks := {
 	"f1": ["min_f1", "min"],
 }
 
-# value(m) is the first of m's names present in the input.
-value(m) := input[names[m][i]] if {
-	i := min({j | some j; names[m][j]; input[names[m][j]]})
+has_key(obj, key) if _ = obj[key]
+
+# num(x) is x as a number when it is a JSON number or a string that holds
+# one in JSON's syntax; it is undefined for anything else.
+num(x) := x if is_number(x)
+
+num(x) := to_number(x) if {
+	is_string(x)
+	regex.match(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`, x)
 }
 
-threshold(m) := to_number(params[checks[m][0]])
+metrics := input.metrics if is_object(input.metrics)
+
+metrics := input if {
+	is_object(input)
+	not has_key(input, "metrics")
+}
+
+deny contains "the input is not an object of metrics" if not is_object(input)
+
+deny contains sprintf("input.metrics is %s, not an object of metrics", [json.marshal(input.metrics)]) if {
+	is_object(input)
+	has_key(input, "metrics")
+	not is_object(input.metrics)
+}
+
+# value(m) is the value under the first of m's names present in the metrics.
+value(m) := metrics[present[0]] if {
+	present := [n | some n in names[m]; has_key(metrics, n)]
+	count(present) > 0
+}
+
+set(m) if has_key(params, checks[m][0])
+
+threshold(m) := num(params[checks[m][0]])
+
+deny contains sprintf("parameter %s is %s, not a number", [p, json.marshal(params[p])]) if {
+	some m, c in checks
+	p := c[0]
+	set(m)
+	not threshold(m)
+}
 
 deny contains msg if {
-	some m, c in checks
-	threshold(m)
-	not value(m)
+	some m in object.keys(checks)
+	set(m)
+	is_object(metrics)
+	not has_value(m)
 	msg := sprintf("%s is missing from the input (one of %v)", [m, names[m]])
+}
+
+has_value(m) if _ = value(m)
+
+deny contains msg if {
+	some m in object.keys(checks)
+	set(m)
+	v := value(m)
+	not num(v)
+	msg := sprintf("%s is %s, not a number", [m, json.marshal(v)])
 }
 
 deny contains msg if {
 	some m, c in checks
 	c[1] == "min"
-	v := to_number(value(m))
+	v := num(value(m))
 	v < threshold(m)
 	msg := sprintf("%s %v is below the minimum %v", [m, v, threshold(m)])
 }
@@ -57,18 +112,16 @@ deny contains msg if {
 deny contains msg if {
 	some m, c in checks
 	c[1] == "max"
-	v := to_number(value(m))
+	v := num(value(m))
 	v > threshold(m)
 	msg := sprintf("%s %v is above the maximum %v", [m, v, threshold(m)])
 }
 
-warn contains "no thresholds set: give --param min_accuracy=..., max_fairness_gap=... or min_f1=..." if {
-	count([m | some m, _ in checks; threshold(m)]) == 0
-}
-
-# checked lists every metric that was compared, for the job summary.
-checked contains {"name": m, "value": value(m), "limit": threshold(m), "kind": checks[m][1]} if {
-	some m, _ in checks
+# checked lists every metric that was compared, for the job summary. A
+# built-in that compared nothing (no threshold set) and denied nothing has
+# checked nothing: policy-gate exits 2 unless --allow-empty is given.
+checked contains {"name": m, "value": num(value(m)), "limit": threshold(m), "kind": c[1]} if {
+	some m, c in checks
 	threshold(m)
-	value(m)
+	num(value(m))
 }
