@@ -34,6 +34,7 @@ integration:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 # Every step runs a tool from bin/ as a workflow step (INPUT_* variables,
 # GITHUB_OUTPUT); the files are left in bin/demo. internal/demo/demo_test.go

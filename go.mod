@@ -20,7 +20,6 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.8
 	github.com/aws/smithy-go v1.28.8
 	github.com/bmatcuk/doublestar/v4 v4.10.0
-	github.com/docker/docker v28.3.3+incompatible
 	github.com/google/go-containerregistry v0.20.6
 	github.com/google/go-github/v93 v93.0.0
 	github.com/johannesboyne/gofakes3 v1.2.0
@@ -36,6 +35,8 @@ require (
 	modernc.org/sqlite v1.38.0
 	sigs.k8s.io/yaml v1.5.0
 )
+
+require github.com/docker/docker v28.3.3+incompatible // indirect
 
 require (
 	cel.dev/expr v0.25.2 // indirect

@@ -8,10 +8,6 @@ package deps
 
 import (
 	_ "github.com/aws/aws-sdk-go-v2/service/eks"
-	_ "github.com/aws/aws-sdk-go-v2/service/sagemaker"
-	_ "github.com/aws/aws-sdk-go-v2/service/sesv2"
-	_ "github.com/aws/aws-sdk-go-v2/service/sns"
-	_ "github.com/google/go-github/v93/github"
 	_ "k8s.io/client-go/kubernetes"
 	_ "k8s.io/client-go/kubernetes/fake"
 	_ "k8s.io/kubectl/pkg/polymorphichelpers"

@@ -10,6 +10,7 @@ import (
 	"github.com/mlship/mlship/internal/imagescan"
 	"github.com/mlship/mlship/internal/lambdadeploy"
 	"github.com/mlship/mlship/internal/metricsexport"
+	"github.com/mlship/mlship/internal/modelstaleness"
 	"github.com/mlship/mlship/internal/policygate"
 )
 
@@ -27,6 +28,7 @@ var All = []Tool{
 	{"metrics-export", metricsexport.Command},
 	{"policy-gate", policygate.Command},
 	{"lambda-deploy", lambdadeploy.Command},
+	{"model-staleness", modelstaleness.Command},
 }
 
 // Names lists the tools' names in the order of All.
