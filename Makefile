@@ -40,6 +40,7 @@ lint:
 # GITHUB_OUTPUT); the files are left in bin/demo. internal/demo/demo_test.go
 # runs the same demo and checks its report.
 demo: build
+	rm -rf bin/demo
 	$(GO) run ./internal/demo -bin bin -dir bin/demo
 
 bench:

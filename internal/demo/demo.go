@@ -33,7 +33,7 @@ const (
 )
 
 // tools are the binaries the demo runs, from `make build`.
-var tools = []string{"ecr-push", "image-scan", "metrics-export", "policy-gate", "lambda-deploy"}
+var tools = []string{"ecr-push", "image-scan", "metrics-export", "policy-gate", "lambda-deploy", "model-staleness"}
 
 // options say where the demo finds what it needs.
 type options struct {
@@ -61,7 +61,6 @@ type Report struct {
 	AllStopped bool // every one of them exited and every server is closed
 	Servers    int
 	Services   map[string]string // name -> URL of each server it started
-	Files      []string          // what it left to look at
 }
 
 // Step returns the step with the ID, or nil.
@@ -107,7 +106,7 @@ func run(ctx context.Context, opt options) (*Report, error) {
 	if d.svc != nil {
 		defer d.svc.Close()
 	}
-	steps := []func(context.Context) error{d.push, d.scan, d.metrics, d.gate, d.deploy, d.deployBroken}
+	steps := []func(context.Context) error{d.push, d.scan, d.metrics, d.gate, d.deploy, d.deployBroken, d.staleness}
 	for _, step := range steps {
 		if err != nil {
 			break
@@ -119,7 +118,10 @@ func run(ctx context.Context, opt options) (*Report, error) {
 		d.report.Servers = len(d.svc.servers)
 	}
 	d.report.Total = time.Since(start)
-	d.report.Processes, d.report.AllStopped = d.r.stopped()
+	d.report.AllStopped = true
+	if d.r != nil {
+		d.report.Processes, d.report.AllStopped = d.r.stopped()
+	}
 	d.print(err)
 	return d.report, err
 }
@@ -356,6 +358,7 @@ func (d *demo) push(ctx context.Context) error {
 		return err
 	}
 	d.printf("  built %s: an OCI layout of one layer (Alpine 3.21 files and the model), %s\n", d.rel(layout), short(dig.String()))
+	before := d.ecrCalls()
 	res, err := d.tool(ctx, s, 0, "ecr-push",
 		kv{"repository", repository},
 		kv{"oci-layout", layout},
@@ -367,6 +370,7 @@ func (d *demo) push(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.printf("  the ECR API stand-in answered %s\n", countsSince(before, d.ecrCalls()))
 	d.image = res.Outputs["image-digest"]
 	if d.image != dig.String() {
 		return fmt.Errorf("step 2: ecr-push reported digest %s, the image built is %s", d.image, dig)
@@ -416,7 +420,6 @@ func (d *demo) scan(ctx context.Context) error {
 	o := res.Outputs
 	s.did("%s findings: critical %s, high %s, medium %s, low %s, unknown %s; passed %s (fail-on CRITICAL)", o["total"], o["critical"], o["high"], o["medium"], o["low"], o["unknown"], o["passed"])
 	s.did("SARIF %s", d.rel(sarif))
-	d.report.Files = append(d.report.Files, sarif)
 	return nil
 }
 
@@ -554,10 +557,12 @@ func (d *demo) deploy(ctx context.Context) error {
 	if err := os.MkdirAll(d.path("deploy"), 0o755); err != nil {
 		return err
 	}
+	calls := len(d.svc.lambda.Calls())
 	res, err := d.tool(ctx, s, 0, "lambda-deploy", inputs...)
 	if err != nil {
 		return err
 	}
+	d.printf("  the Lambda API stand-in answered %s\n", d.lambdaCalls(calls))
 	d.deployed = res
 	a, _ := d.svc.lambda.Alias(function, alias)
 	latest := d.svc.lambda.Latest(function)
@@ -595,10 +600,12 @@ func (d *demo) deployBroken(ctx context.Context) error {
 		return err
 	}
 	before, _ := d.svc.lambda.Alias(function, alias)
+	calls := len(d.svc.lambda.Calls())
 	res, err := d.tool(ctx, s, 1, "lambda-deploy", d.deployInputs(push.Outputs["tags"])...)
 	if err != nil {
 		return err
 	}
+	d.printf("  the Lambda API stand-in answered %s\n", d.lambdaCalls(calls))
 	after, _ := d.svc.lambda.Alias(function, alias)
 	switch {
 	case res.Outputs["rolled-back"] != "true":
@@ -620,6 +627,43 @@ func smokeBody(response string) string {
 		return response
 	}
 	return fmt.Sprintf("status %d %s", r.StatusCode, r.Body)
+}
+
+// ecrCalls counts the calls the ECR stand-in answered, by operation.
+func (d *demo) ecrCalls() map[string]int {
+	n := map[string]int{}
+	for _, op := range []string{"GetAuthorizationToken", "DescribeRepositories", "CreateRepository", "DescribeImages", "BatchGetImage", "PutImage"} {
+		n[op] = d.svc.ecr.Calls(op)
+	}
+	return n
+}
+
+// lambdaCalls sums up the Lambda calls after the first since.
+func (d *demo) lambdaCalls(since int) string {
+	n := map[string]int{}
+	var order []string
+	for _, c := range d.svc.lambda.Calls()[since:] {
+		if n[c.Op] == 0 {
+			order = append(order, c.Op)
+		}
+		n[c.Op]++
+	}
+	var parts []string
+	for _, op := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", op, n[op]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// countsSince shows the counts that grew from before to after.
+func countsSince(before, after map[string]int) string {
+	var parts []string
+	for _, op := range slices.Sorted(maps.Keys(after)) {
+		if d := after[op] - before[op]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", op, d))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ---- the report ----

@@ -16,12 +16,26 @@ import (
 	"github.com/mlship/mlship/internal/ecrfake"
 )
 
-// binDir holds the tool binaries, built once for the test run as
-// `make build` builds them.
+// binDir holds the tool binaries: built once for the test run as
+// `make build` builds them, or, when MLSHIP_DEMO_BIN names a directory
+// (relative to the checkout), the binaries there: after `make build`,
+// `MLSHIP_DEMO_BIN=bin go test ./internal/demo` builds nothing.
 var binDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
+		if dir := os.Getenv("MLSHIP_DEMO_BIN"); dir != "" {
+			if !filepath.IsAbs(dir) {
+				dir = filepath.Join("..", "..", dir)
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			binDir = abs
+			return m.Run()
+		}
 		dir, err := os.MkdirTemp("", "mlship-demo-bin-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -66,7 +80,7 @@ func TestDemo(t *testing.T) {
 	for _, s := range rep.Steps {
 		ids = append(ids, s.ID)
 	}
-	if got, want := strings.Join(ids, " "), "1 2 3 4 5 6 6b"; got != want {
+	if got, want := strings.Join(ids, " "), "1 2 3 4 5 6 6b 7b"; got != want {
 		t.Fatalf("steps %q, want %q", got, want)
 	}
 	// outputs returns the outputs of the n-th tool run of step id, after
@@ -147,8 +161,27 @@ func TestDemo(t *testing.T) {
 		t.Errorf("lambda-deploy (broken) log has no error line naming the rollback:\n%s", log)
 	}
 
-	if rep.Processes != 9 || !rep.AllStopped {
-		t.Errorf("processes: %d started, all stopped %v; want 9, true", rep.Processes, rep.AllStopped)
+	// model-staleness reads this checkout's history of the model file, or,
+	// in a shallow clone, a repository the demo makes (last change 40
+	// days ago).
+	stale := outputs("7b", 0, "model-staleness", 0)
+	if shallow, _ := exec.Command("git", "-C", repo, "rev-parse", "--is-shallow-repository").Output(); strings.TrimSpace(string(shallow)) == "false" {
+		last, err := exec.Command("git", "-C", repo, "log", "-1", "--format=%H %ct", "--", modelFile).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var commit string
+		var unix int64
+		fmt.Sscan(string(last), &commit, &unix)
+		if stale["commit"] != commit || stale["last-updated"] != time.Unix(unix, 0).UTC().Format(time.RFC3339) || stale["source"] != "git" {
+			t.Errorf("model-staleness outputs %v, want commit %s at %s", stale, commit, time.Unix(unix, 0).UTC())
+		}
+	} else if stale["state"] != "error" || stale["stale"] != "true" {
+		t.Errorf("model-staleness on the demo's repository: %v", stale)
+	}
+
+	if rep.Processes != 10 || !rep.AllStopped {
+		t.Errorf("processes: %d started, all stopped %v; want 10, true", rep.Processes, rep.AllStopped)
 	}
 	if len(rep.Services) != rep.Servers || rep.Servers < 5 {
 		t.Errorf("services %v, %d servers", rep.Services, rep.Servers)
@@ -173,7 +206,8 @@ func TestDemo(t *testing.T) {
 		"alias live: version 1 -> 2 (10% for 2s, then 100%)",
 		"  6b  ecr-push, lambda-deploy",
 		"rolled back: $LATEST runs " + short(dig.String()) + " again, alias live stayed on version 2",
-		"9 tool processes run (every one has exited)",
+		"  7b  model-staleness",
+		"10 tool processes run (every one has exited)",
 		"Done in ",
 		"A STAND-IN, NOT AWS LAMBDA",
 	} {
@@ -242,5 +276,47 @@ func TestPrepareDirRefusesOtherFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(other, "old")); !os.IsNotExist(err) {
 		t.Errorf("an earlier demo's file was kept: %v", err)
+	}
+}
+
+// TestStalenessOnAShallowCheckout: in a shallow clone the demo says so and
+// reads a repository it makes, in which the model is 40 days old.
+func TestStalenessOnAShallowCheckout(t *testing.T) {
+	t.Parallel()
+	src, clone := t.TempDir(), filepath.Join(t.TempDir(), "clone")
+	model, err := os.ReadFile(filepath.Join("..", "..", modelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(src, filepath.Dir(modelFile)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, modelFile), model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main", src},
+		{"-C", src, "add", "."},
+		{"-C", src, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one"},
+		{"-C", src, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "two"},
+		{"clone", "-q", "--depth", "1", "file://" + src, clone},
+	} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	var out bytes.Buffer
+	work := t.TempDir()
+	d := &demo{opt: options{bin: binDir, repo: clone, out: &out}, work: work, report: &Report{}}
+	d.r = &runner{bin: binDir, repo: clone, work: work, out: &out, env: append(os.Environ(), "GITHUB_ACTIONS=true", "RUNNER_TEMP="+work)}
+	if err := d.staleness(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, &out)
+	}
+	if !strings.Contains(out.String(), "the checkout is shallow") {
+		t.Errorf("the output does not say the checkout is shallow:\n%s", &out)
+	}
+	o := d.report.Step("7b").Runs[0].Outputs
+	if o["state"] != "error" || o["stale"] != "true" || !strings.HasPrefix(o["age-human"], "40d") {
+		t.Errorf("model-staleness outputs %v", o)
 	}
 }
