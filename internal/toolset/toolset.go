@@ -7,6 +7,8 @@ package toolset
 import (
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/ecrpush"
+	"github.com/mlship/mlship/internal/eksrollout"
+	"github.com/mlship/mlship/internal/healthrollback"
 	"github.com/mlship/mlship/internal/imagescan"
 	"github.com/mlship/mlship/internal/lambdadeploy"
 	"github.com/mlship/mlship/internal/metricsexport"
@@ -28,6 +30,8 @@ var All = []Tool{
 	{"metrics-export", metricsexport.Command},
 	{"policy-gate", policygate.Command},
 	{"lambda-deploy", lambdadeploy.Command},
+	{"eks-rollout", eksrollout.Command},
+	{"health-rollback", healthrollback.Command},
 	{"model-staleness", modelstaleness.Command},
 }
 
