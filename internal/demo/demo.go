@@ -33,7 +33,7 @@ const (
 )
 
 // tools are the binaries the demo runs, from `make build`.
-var tools = []string{"ecr-push", "image-scan", "metrics-export", "policy-gate", "lambda-deploy", "model-staleness"}
+var tools = []string{"ecr-push", "image-scan", "metrics-export", "policy-gate", "lambda-deploy", "health-rollback", "model-staleness"}
 
 // options say where the demo finds what it needs.
 type options struct {
@@ -106,7 +106,7 @@ func run(ctx context.Context, opt options) (*Report, error) {
 	if d.svc != nil {
 		defer d.svc.Close()
 	}
-	steps := []func(context.Context) error{d.push, d.scan, d.metrics, d.gate, d.deploy, d.deployBroken, d.staleness}
+	steps := []func(context.Context) error{d.push, d.scan, d.metrics, d.gate, d.deploy, d.deployBroken, d.health, d.staleness}
 	for _, step := range steps {
 		if err != nil {
 			break

@@ -80,7 +80,7 @@ func TestDemo(t *testing.T) {
 	for _, s := range rep.Steps {
 		ids = append(ids, s.ID)
 	}
-	if got, want := strings.Join(ids, " "), "1 2 3 4 5 6 6b 7b"; got != want {
+	if got, want := strings.Join(ids, " "), "1 2 3 4 5 6 6b 7 7b"; got != want {
 		t.Fatalf("steps %q, want %q", got, want)
 	}
 	// outputs returns the outputs of the n-th tool run of step id, after
@@ -161,6 +161,14 @@ func TestDemo(t *testing.T) {
 		t.Errorf("lambda-deploy (broken) log has no error line naming the rollback:\n%s", log)
 	}
 
+	if h := outputs("7", 0, "health-rollback", 0); h["healthy"] != "true" || h["rolled-back"] != "false" || h["failed-checks"] != "[]" {
+		t.Errorf("health-rollback (healthy) outputs %v", h)
+	}
+	if h := outputs("7", 1, "health-rollback", 1); h["healthy"] != "false" || h["rolled-back"] != "true" || h["restored-version"] != "1" ||
+		!strings.Contains(h["failed-checks"], `"status":503`) {
+		t.Errorf("health-rollback (unhealthy) outputs %v", h)
+	}
+
 	// model-staleness reads this checkout's history of the model file, or,
 	// in a shallow clone, a repository the demo makes (last change 40
 	// days ago).
@@ -180,8 +188,8 @@ func TestDemo(t *testing.T) {
 		t.Errorf("model-staleness on the demo's repository: %v", stale)
 	}
 
-	if rep.Processes != 10 || !rep.AllStopped {
-		t.Errorf("processes: %d started, all stopped %v; want 10, true", rep.Processes, rep.AllStopped)
+	if rep.Processes != 12 || !rep.AllStopped {
+		t.Errorf("processes: %d started, all stopped %v; want 12, true", rep.Processes, rep.AllStopped)
 	}
 	if len(rep.Services) != rep.Servers || rep.Servers < 5 {
 		t.Errorf("services %v, %d servers", rep.Services, rep.Servers)
@@ -207,7 +215,9 @@ func TestDemo(t *testing.T) {
 		"  6b  ecr-push, lambda-deploy",
 		"rolled back: $LATEST runs " + short(dig.String()) + " again, alias live stayed on version 2",
 		"  7b  model-staleness",
-		"10 tool processes run (every one has exited)",
+		"  7   health-rollback",
+		"unhealthy (503): alias live rolled back from version 2 to 1, the version lambda-deploy recorded",
+		"12 tool processes run (every one has exited)",
 		"Done in ",
 		"A STAND-IN, NOT AWS LAMBDA",
 	} {
