@@ -57,10 +57,10 @@ type Step struct {
 type Report struct {
 	Steps      []*Step
 	Total      time.Duration
-	Processes  int  // tool processes started
-	AllStopped bool // every one of them exited and every server is closed
-	Servers    int
-	Services   map[string]string // name -> URL of each server it started
+	Processes  int               // tool processes started
+	AllStopped bool              // every one of them has exited
+	Servers    int               // servers started, all closed at the end
+	Services   map[string]string // name -> URL of each server
 }
 
 // Step returns the step with the ID, or nil.
@@ -103,9 +103,6 @@ func run(ctx context.Context, opt options) (*Report, error) {
 	}
 	d.intro()
 	err := d.services(ctx)
-	if d.svc != nil {
-		defer d.svc.Close()
-	}
 	steps := []func(context.Context) error{d.push, d.scan, d.metrics, d.gate, d.deploy, d.deployBroken, d.health, d.staleness}
 	for _, step := range steps {
 		if err != nil {
@@ -238,6 +235,9 @@ func (d *demo) services(ctx context.Context) error {
 	if err := svc.writeDockerConfig(d.path("docker")); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(d.path("runner-temp"), 0o755); err != nil {
+		return err
+	}
 	d.r = &runner{bin: d.opt.bin, repo: d.opt.repo, work: d.work, out: d.opt.out, env: d.environment()}
 	d.printf("  OCI registry        %s  go-containerregistry's registry, with ECR's rules (internal/ecrfake)\n", svc.regURL)
 	d.printf("  ECR API             %s  a stand-in (internal/ecrfake), AWS_ENDPOINT_URL_ECR\n", svc.ecrURL)
@@ -311,8 +311,6 @@ func (d *demo) environment() []string {
 		}
 		env = append(env, kv)
 	}
-	temp := d.path("runner-temp")
-	_ = os.MkdirAll(temp, 0o755)
 	sha := "0000000000000000000000000000000000000000"
 	if out, err := exec.Command("git", "-C", d.opt.repo, "rev-parse", "HEAD").Output(); err == nil {
 		sha = strings.TrimSpace(string(out))
@@ -326,7 +324,7 @@ func (d *demo) environment() []string {
 		"GITHUB_REF_NAME=main",
 		"GITHUB_REPOSITORY=mlship/mlship",
 		"GITHUB_WORKSPACE="+d.opt.repo,
-		"RUNNER_TEMP="+temp,
+		"RUNNER_TEMP="+d.path("runner-temp"),
 		"AWS_REGION="+region,
 		"AWS_ACCESS_KEY_ID=mlship-demo",
 		"AWS_SECRET_ACCESS_KEY=mlship-demo",

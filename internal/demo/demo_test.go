@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +64,7 @@ func TestMain(m *testing.M) {
 // codes and outputs, the files it wrote, that every process and server
 // stopped, and that its output cannot act as a workflow command.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
@@ -328,5 +331,63 @@ func TestStalenessOnAShallowCheckout(t *testing.T) {
 	o := d.report.Step("7b").Runs[0].Outputs
 	if o["state"] != "error" || o["stale"] != "true" || !strings.HasPrefix(o["age-human"], "40d") {
 		t.Errorf("model-staleness outputs %v", o)
+	}
+}
+
+// cancelOn cancels when the text written to it holds a string.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	what   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if strings.Contains(c.buf.String(), c.what) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+func (c *cancelOn) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+// TestDemoInterrupted: a demo interrupted during the canary interrupts
+// lambda-deploy as a cancelled job would (it rolls back), then stops every
+// process and server it started.
+func TestDemoInterrupted(t *testing.T) {
+	t.Parallel()
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &cancelOn{what: "holding at 10%", cancel: cancel}
+	rep, err := run(ctx, options{bin: binDir, repo: repo, dir: filepath.Join(t.TempDir(), "demo"), out: out})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("run = %v, want context.Canceled\n%s", err, out)
+	}
+	s := rep.Step("6")
+	if s == nil || len(s.Runs) != 1 || !strings.Contains(s.Runs[0].Log, "rolled back: alias live is on version 1") {
+		t.Errorf("step 6 did not roll back when interrupted:\n%s", out)
+	}
+	if rep.Step("6b") != nil || !rep.AllStopped || rep.Processes != 7 {
+		t.Errorf("after the interruption: step 6b %v, all stopped %v, %d processes", rep.Step("6b") != nil, rep.AllStopped, rep.Processes)
+	}
+	for name, url := range rep.Services {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s at %s still answers", name, url)
+		}
+	}
+	if !strings.Contains(out.String(), "FAILED after ") {
+		t.Errorf("no FAILED line:\n%s", out)
 	}
 }

@@ -112,7 +112,7 @@ func (r *runner) run(ctx context.Context, tool string, inputs ...kv) (*stepRun, 
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		return res, fmt.Errorf("%s: %w", tool, ctx.Err())
+		return res, fmt.Errorf("%s was interrupted (exit %d): %w", tool, res.Code, ctx.Err())
 	case errors.As(err, &exit) && exit.Exited():
 	case err != nil:
 		return res, fmt.Errorf("running %s: %w", tool, err)
