@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mlship/mlship/internal/action/actiontest"
+	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/command"
 )
 
@@ -121,7 +121,7 @@ func (r *runner) run(ctx context.Context, tool string, inputs ...kv) (*stepRun, 
 	if err != nil {
 		return res, err
 	}
-	if res.Outputs, err = actiontest.ParseOutputs(b); err != nil {
+	if res.Outputs, err = action.ParseOutputs(b); err != nil {
 		return res, fmt.Errorf("%s: GITHUB_OUTPUT: %w", tool, err)
 	}
 	s, err := os.ReadFile(summary)
