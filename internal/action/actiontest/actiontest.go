@@ -5,8 +5,12 @@ package actiontest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,4 +140,74 @@ func (s *Step) Run(cmd *command.Command, args ...string) int {
 	return cmd.Main(append([]string{"tool"}, args...), command.Env{
 		Stdin: strings.NewReader(""), Stdout: &s.Stdout, Stderr: &s.Stderr, Getenv: s.Getenv,
 	})
+}
+
+// camelCase is the style of every JSON key mlship writes (as kubectl and
+// the AWS CLI do): acronyms as words, imageUri, trivyDb.
+var camelCase = regexp.MustCompile(`^[a-z][a-z0-9]*(?:[A-Z][a-z0-9]+)*$`)
+
+// NonCamelKeys lists the keys of a decoded JSON document (from
+// json.Unmarshal into any) that are not camelCase, as paths. The values
+// under the keys named in data are the user's (variables, metrics, an
+// input document): their keys are not looked at.
+func NonCamelKeys(doc any, data ...string) []string {
+	var bad []string
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if !camelCase.MatchString(k) {
+					bad = append(bad, path+"."+k)
+				}
+				if !slices.Contains(data, k) {
+					walk(path+"."+k, x)
+				}
+			}
+		case []any:
+			for _, x := range v {
+				walk(path+"[]", x)
+			}
+		}
+	}
+	walk("", doc)
+	slices.Sort(bad)
+	return bad
+}
+
+// NonCamelFields lists the JSON keys of a result type's fields (and of
+// the struct types it holds, in this module) that are not camelCase, or
+// that have no json tag at all.
+func NonCamelFields(v any) []string {
+	var bad []string
+	seen := map[reflect.Type]bool{}
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] || !strings.HasPrefix(typ.PkgPath(), "github.com/mlship/mlship/") {
+			return
+		}
+		seen[typ] = true
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case key == "-":
+				continue
+			case key == "" && f.Anonymous:
+				walk(f.Type, path) // embedded: its fields are the result's
+				continue
+			case !camelCase.MatchString(key):
+				bad = append(bad, fmt.Sprintf("%s.%s (json %q)", path, f.Name, key))
+			}
+			walk(f.Type, path+"."+key)
+		}
+	}
+	walk(reflect.TypeOf(v), reflect.TypeOf(v).String())
+	return bad
 }
