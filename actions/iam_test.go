@@ -58,6 +58,9 @@ var notCalledBy = map[string]map[string]string{
 	"health-rollback": {
 		"lambda:CreateAlias": "lambdaalias.Creator is lambda-deploy's: a rollback never creates an alias",
 	},
+	"model-staleness": {
+		"ecr:GetAuthorizationToken": "model-staleness uses ecrref to check image references, never to log in (it reads push times with DescribeImages)",
+	},
 }
 
 // toolAPIs returns the IAM actions the packages of a tool (internal/<pkg>
