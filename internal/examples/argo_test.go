@@ -223,6 +223,7 @@ func TestArgoExamplesMatchArgosSchema(t *testing.T) {
 	docs := argoDocs(t)
 	wts := 0
 	for _, d := range docs {
+		t.Logf("checking %s", d.where)
 		for _, p := range validateArgo(t, d.obj) {
 			t.Errorf("%s: %s", d.where, p)
 		}
