@@ -1,7 +1,8 @@
 # make build   build every tool into bin/
 # make test    vet and test everything (what .ci/run runs)
 # make integration   the tools against moto_server (docs/emulators.md); skips without it unless MLSHIP_REQUIRE_MOTO=1
-# make demo    policy-gate on an allowed and a denied model
+# make demo    pipeline 1 (the credit-card model on Lambda) end to end on this machine:
+#              the tools from bin/ against local stand-ins of ECR, S3 and Lambda
 # make bench   Go benchmarks and the comparisons with other tools
 # make release-check   goreleaser check, and a snapshot archive installed by the actions' installer
 # make image   the container image with every tool, without Docker, into the OCI layout bin/image/oci
@@ -48,27 +49,12 @@ lint:
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 
-demo: policy-gate metrics-export
-	@mkdir -p bin/demo
-	@echo '== An allowed model: the model tests wrote ACCURACY=0.934, EQUAL_OPPORTUNITY_FAIRNESS_PERCENT=12.5'
-	@echo '   (policy: accuracy >= 0.9 and fairness gap <= 21, thresholds in testdata/demo/thresholds.yaml)'
-	bin/metrics-export --file testdata/demo/model-good.env --output-file bin/demo/good-metrics.json
-	bin/policy-gate --policy builtin:model-quality --data testdata/demo/thresholds.yaml \
-		--input bin/demo/good-metrics.json --decision-file bin/demo/good-decision.json
-	@echo
-	@echo '== A denied model: ACCURACY=0.871, EQUAL_OPPORTUNITY_FAIRNESS_PERCENT=23.4'
-	bin/metrics-export --file testdata/demo/model-bad.env --output-file bin/demo/bad-metrics.json
-	bin/policy-gate --policy builtin:model-quality --data testdata/demo/thresholds.yaml \
-		--input bin/demo/bad-metrics.json --decision-file bin/demo/bad-decision.json; \
-		code=$$?; echo "(exit code $$code: the gate denied)"; test $$code -eq 1
-	@echo
-	@echo '== The same model in warn mode, as a workflow step: warnings, outputs, job summary'
-	GITHUB_ACTIONS=true GITHUB_OUTPUT=bin/demo/output GITHUB_STEP_SUMMARY=bin/demo/summary.md \
-		INPUT_POLICY=builtin:model-quality INPUT_DATA=testdata/demo/thresholds.yaml \
-		INPUT_INPUT=bin/demo/bad-metrics.json INPUT_MODE=warn INPUT_DECISION_FILE=bin/demo/warn-decision.json \
-		bin/policy-gate
-	@echo '-- step outputs (GITHUB_OUTPUT):'; cat bin/demo/output; rm -f bin/demo/output
-	@echo '-- job summary (GITHUB_STEP_SUMMARY):'; cat bin/demo/summary.md; rm -f bin/demo/summary.md
+# Every step runs a tool from bin/ as a workflow step (INPUT_* variables,
+# GITHUB_OUTPUT); the files are left in bin/demo. internal/demo/demo_test.go
+# runs the same demo and checks its report.
+demo: build
+	rm -rf bin/demo
+	$(GO) run ./internal/demo -bin bin -dir bin/demo
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./...

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -333,32 +332,4 @@ func TestOutsideTextIsNotACommand(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestResultJSONIsCamelCase: every key of the --json result is camelCase,
-// acronyms as words (imageUri), as in every tool.
-func TestResultJSONIsCamelCase(t *testing.T) {
-	t.Parallel()
-	camel := regexp.MustCompile(`^[a-z]+(?:[A-Z][a-z0-9]+)*$`)
-	var walk func(reflect.Type, string)
-	walk = func(typ reflect.Type, path string) {
-		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
-			typ = typ.Elem()
-		}
-		if typ.Kind() != reflect.Struct {
-			return
-		}
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if key == "" || !camel.MatchString(key) {
-				t.Errorf("%s.%s: JSON key %q is not camelCase", path, f.Name, key)
-			}
-			walk(f.Type, path+"."+key)
-		}
-	}
-	walk(reflect.TypeOf(Result{}), "Result")
 }

@@ -86,7 +86,9 @@ func IsHost(host string) bool {
 
 // ValidRepository reports whether name is a valid ECR repository name
 // (lower case, path components separated by /, at most 256 characters).
-func ValidRepository(name string) bool { return len(name) <= 256 && repoRe().MatchString(name) }
+func ValidRepository(name string) bool {
+	return len(name) >= 2 && len(name) <= 256 && repoRe().MatchString(name)
+}
 
 // ValidTag reports whether tag is a valid image tag: a letter, digit or _,
 // then up to 127 letters, digits, _ . or -. (Checked by hand: the

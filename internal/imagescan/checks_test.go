@@ -5,7 +5,6 @@ import (
 	"net"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -71,39 +70,6 @@ func TestECRFindingWithoutPackageDetails(t *testing.T) {
 		if len(log.warnings) != 1 || !strings.Contains(log.warnings[0], "2 of ECR's findings") {
 			t.Errorf("over the wire %t: warnings %q", overWire, log.warnings)
 		}
-	}
-}
-
-// TestResultJSONIsCamelCase: every key of the summary and --json result is
-// camelCase, acronyms as words (trivyDb, imageDigest), as in every tool.
-func TestResultJSONIsCamelCase(t *testing.T) {
-	t.Parallel()
-	camel := regexp.MustCompile(`^[a-z]+(?:[A-Z][a-z0-9]+)*$`)
-	seen := map[reflect.Type]bool{}
-	var walk func(reflect.Type, string)
-	walk = func(typ reflect.Type, path string) {
-		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
-			typ = typ.Elem()
-		}
-		if typ.Kind() != reflect.Struct || seen[typ] || typ.PkgPath() != reflect.TypeOf(Result{}).PkgPath() {
-			return
-		}
-		seen[typ] = true
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if key == "" || !camel.MatchString(key) {
-				t.Errorf("%s.%s: JSON key %q is not camelCase", path, f.Name, key)
-			}
-			walk(f.Type, path+"."+key)
-		}
-	}
-	walk(reflect.TypeOf(Result{}), "Result")
-	if !seen[reflect.TypeOf(ecrScan{})] || !seen[reflect.TypeOf(dbInfo{})] || !seen[reflect.TypeOf(Finding{})] {
-		t.Error("the walk missed part of the result")
 	}
 }
 

@@ -1,15 +1,13 @@
 package kube
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/statefile"
 )
 
 // StateSchema names the format of eks-rollout's state record.
@@ -79,65 +77,22 @@ func (s *State) Find(ref Ref) *WorkloadState {
 // CheckStatePath refuses a path a record cannot be written to (a
 // directory, or a file in a directory that does not exist), writing
 // nothing.
-func CheckStatePath(path string) error {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return errors.New("is a directory")
-	}
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("directory %s does not exist", dir)
-	case err != nil:
-		return unwrapPath(err)
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	return nil
-}
+func CheckStatePath(path string) error { return statefile.CheckPath(path) }
 
 // Write records s at path, replacing the file whole (a reader never sees
 // half a record).
 func (s *State) Write(path string) error {
 	s.Schema = StateSchema
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".eks-rollout-state-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return statefile.Write(path, s)
 }
 
 // ReadState reads a record eks-rollout wrote. Anything else (a missing
 // file, another format, one cut short) is bad input: a record that could
 // not be read is never taken as an empty one.
 func ReadState(path string) (*State, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, exitcode.BadInputf("--state-file %q: %v", path, unwrapPath(err))
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
-	if err != nil {
-		return nil, exitcode.BadInputf("--state-file %q: %v", path, unwrapPath(err))
-	}
-	if len(b) > maxStateFile {
-		return nil, exitcode.BadInputf("--state-file %q: larger than %d bytes, not a state record", path, maxStateFile)
-	}
 	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, exitcode.BadInputf("--state-file %q: not JSON: %v", path, err)
+	if err := statefile.Read(path, maxStateFile, &s); err != nil {
+		return nil, exitcode.BadInputf("--state-file %q: %v", path, err)
 	}
 	if s.Schema != StateSchema {
 		return nil, exitcode.BadInputf("--state-file %q: schema %q, want %q (a record written by eks-rollout)", path, s.Schema, StateSchema)

@@ -1,16 +1,14 @@
 package lambdaalias
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mlship/mlship/internal/statefile"
 )
 
 // StateSchema names the format of the previous-state record. v2 records
@@ -119,25 +117,7 @@ func (s *PreviousState) RollbackVersion() (string, error) {
 // CheckStatePath refuses a path the record cannot be written to: a
 // directory, or a file in a directory that does not exist. It writes
 // nothing.
-func CheckStatePath(path string) error {
-	if path == "" {
-		return errors.New("no path")
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return errors.New("is a directory")
-	}
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("directory %s does not exist", dir)
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	return nil
-}
+func CheckStatePath(path string) error { return statefile.CheckPath(path) }
 
 // WriteState writes st to path as indented JSON, readable by its owner
 // only (0600). It writes a temporary file beside path and renames it into
@@ -146,36 +126,8 @@ func WriteState(path string, st *PreviousState) error {
 	if st.Schema == "" {
 		st.Schema = StateSchema
 	}
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding the previous state: %w", err)
-	}
-	if err := CheckStatePath(path); err != nil {
+	if err := statefile.Write(path, st); err != nil {
 		return fmt.Errorf("writing the previous state to %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("writing the previous state: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the previous state: %w", err)
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the previous state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the previous state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing the previous state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing the previous state: %w", err)
 	}
 	return nil
 }
@@ -183,20 +135,8 @@ func WriteState(path string, st *PreviousState) error {
 // ReadState reads a record WriteState wrote. A file larger than
 // MaxStateSize, of another schema, or without a function is refused.
 func ReadState(path string) (*PreviousState, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the previous state: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxStateSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the previous state %s: %w", path, err)
-	}
-	if len(b) > MaxStateSize {
-		return nil, fmt.Errorf("reading the previous state %s: larger than %d bytes; not a previous-state record", path, MaxStateSize)
-	}
 	var st PreviousState
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := statefile.Read(path, MaxStateSize, &st); err != nil {
 		return nil, fmt.Errorf("reading the previous state %s: %w", path, err)
 	}
 	switch {

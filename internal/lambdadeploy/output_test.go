@@ -218,26 +218,6 @@ func TestJSONIsCamelCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	camel := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
-	data := map[string]bool{"environment": true, "additionalVersionWeights": true}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			for k, x := range v {
-				if !camel.MatchString(k) {
-					t.Errorf("%s.%s is not camelCase", path, k)
-				}
-				if !data[k] {
-					walk(path+"."+k, x)
-				}
-			}
-		case []any:
-			for _, x := range v {
-				walk(path+"[]", x)
-			}
-		}
-	}
 	for name, b := range map[string][]byte{"--json": wf.Stdout.Bytes(), "state file": stateJSON} {
 		var doc map[string]any
 		if err := json.Unmarshal(b, &doc); err != nil {
@@ -246,7 +226,9 @@ func TestJSONIsCamelCase(t *testing.T) {
 		if len(doc) < 5 {
 			t.Errorf("%s has only %v", name, doc)
 		}
-		walk(name, doc)
+		for _, bad := range actiontest.NonCamelKeys(doc, "environment", "additionalVersionWeights") {
+			t.Errorf("%s: %s is not camelCase", name, bad)
+		}
 	}
 	var res Result
 	if err := json.Unmarshal(wf.Stdout.Bytes(), &res); err != nil || res.ImageTag != "v2" || aws.ToString(&res.ImageDigest) == "" {

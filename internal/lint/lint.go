@@ -45,8 +45,8 @@ type Report struct {
 	Shellcheck bool
 }
 
-// Repository lints every workflow in root/.github/workflows and every
-// root/actions/*/action.yml.
+// Repository lints every workflow in root/.github/workflows, every example
+// workflow in root/docs/examples and every root/actions/*/action.yml.
 func Repository(root string) (*Report, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
@@ -66,25 +66,24 @@ func Repository(root string) (*Report, error) {
 	}
 	rep := &Report{Shellcheck: opts.Shellcheck != ""}
 
+	// The workflows, and the example workflows of the docs, which users
+	// copy: uses of mlship/mlship/actions/<tool>@ref and of the reusable
+	// workflows are linted as root's own (see Snippet), and checked by
+	// checkActionUses and checkWorkflowCalls.
 	var workflows []string
-	for _, pattern := range []string{"*.yml", "*.yaml"} {
-		m, err := filepath.Glob(filepath.Join(root, ".github", "workflows", pattern))
+	for _, pattern := range []string{".github/workflows/*.yml", ".github/workflows/*.yaml", "docs/examples/*.yml", "docs/examples/*.yaml"} {
+		m, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(pattern)))
 		if err != nil {
 			return nil, err
 		}
 		workflows = append(workflows, m...)
 	}
 	slices.Sort(workflows)
-	if len(workflows) > 0 {
-		errs, err := linter.LintFiles(workflows, project)
-		if err != nil {
-			return nil, fmt.Errorf("linting workflows: %w", err)
-		}
-		for _, e := range errs {
-			rep.add(e.Filepath, e.Line, e, "")
-		}
-		for _, w := range workflows {
-			rep.Files = append(rep.Files, rel(root, w))
+	for _, w := range workflows {
+		name := rel(root, w)
+		rep.Files = append(rep.Files, name)
+		if err := rep.lintWorkflow(linter, project, root, name); err != nil {
+			return nil, err
 		}
 	}
 
@@ -100,6 +99,37 @@ func Repository(root string) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// lintWorkflow lints one workflow file, root's actions and reusable
+// workflows used as root's own.
+func (r *Report) lintWorkflow(linter *actionlint.Linter, project *actionlint.Project, root, name string) error {
+	src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
+	if err != nil {
+		return err
+	}
+	text, missing := rewriteUses(root, src, nil)
+	for _, m := range missing {
+		r.Problems = append(r.Problems, Problem{File: name, Line: lineOf(src, "mlship/mlship/"+m+"@"), Column: 1, Kind: "mlship-action",
+			Message: fmt.Sprintf("mlship/mlship/%s does not exist in this repository", m)})
+	}
+	errs, err := linter.Lint(name, []byte(text), project)
+	if err != nil {
+		return fmt.Errorf("linting %s: %w", name, err)
+	}
+	for _, e := range errs {
+		r.add(name, e.Line, e, "")
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return nil // actionlint reported it
+	}
+	wf := mappingOf(&doc)
+	for _, p := range append(checkActionUses(root, wf), checkWorkflowCalls(root, wf)...) {
+		p.File = name
+		r.Problems = append(r.Problems, p)
+	}
+	return nil
 }
 
 func (r *Report) add(file string, line int, e *actionlint.Error, where string) {

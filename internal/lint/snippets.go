@@ -79,7 +79,11 @@ var mlshipUses = regexp.MustCompile(`(uses:\s*)mlship/mlship/((?:actions/[a-z0-9
 // each step that uses one of root's actions must give only inputs it
 // declares (and every required one), and every steps.<id>.outputs.<name> a
 // job reads must name an earlier step of that job and, when that step is one
-// of root's actions, an output it declares. A tool listed in planned has no
+// of root's actions, an output it declares. Each job that calls one of
+// root's reusable workflows must give only the inputs and secrets it
+// declares, every required one, and the permissions its jobs ask for, and
+// every needs.<job>.outputs.<name> must name an output that job (or the
+// workflow it calls) declares (checkWorkflowCalls). A tool listed in planned has no
 // action yet: its steps are not checked. shellcheck is not run: a document's
 // "before" examples are shell glue on purpose.
 //
@@ -109,19 +113,7 @@ func Snippet(root, name string, src []byte, planned []string) (string, []Problem
 	}
 
 	var problems []Problem
-	var missing []string
-	text := mlshipUses.ReplaceAllStringFunc(string(src), func(m string) string {
-		sub := mlshipUses.FindStringSubmatch(m)
-		target := sub[2]
-		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(target))); err != nil {
-			if tool, ok := strings.CutPrefix(target, "actions/"); ok && slices.Contains(planned, tool) {
-				return m
-			}
-			missing = append(missing, target)
-			return m
-		}
-		return sub[1] + "./" + target
-	})
+	text, missing := rewriteUses(root, src, planned)
 	for _, m := range missing {
 		problems = append(problems, Problem{File: name, Line: lineOf(src, "mlship/mlship/"+m+"@"), Column: 1, Kind: "mlship-action",
 			Message: fmt.Sprintf("mlship/mlship/%s does not exist in this repository", m)})
@@ -150,7 +142,7 @@ func Snippet(root, name string, src []byte, planned []string) (string, []Problem
 
 	var gen yaml.Node
 	if err := yaml.Unmarshal(wf, &gen); err == nil {
-		for _, p := range checkActionUses(root, mappingOf(&gen)) {
+		for _, p := range append(checkActionUses(root, mappingOf(&gen)), checkWorkflowCalls(root, mappingOf(&gen))...) {
 			p.File, p.Line = name, max(p.Line-offset, 1)
 			problems = append(problems, p)
 		}

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mlship/mlship/internal/awsconfig"
+	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/exitcode"
 )
 
@@ -186,10 +187,6 @@ Checked by {{.RunURL}}
 var (
 	repoRe      = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
 	bucketRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	ecrRepoRe   = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	ecrHostRe   = regexp.MustCompile(`^(\d{12})\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$`)
-	tagRe       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	digestRe    = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	paramRe     = regexp.MustCompile(`^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?/?[a-zA-Z0-9_.\-/]+(:[a-zA-Z0-9_.-]{1,100})?$`)
 	groupRe     = regexp.MustCompile(`^([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}|arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package-group/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})$`)
 	topicRe     = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
@@ -690,24 +687,24 @@ func parseImage(s string) (imageRef, error) {
 	}
 	name := s
 	if host, rest, ok := strings.Cut(s, "/"); ok && strings.Contains(host, ".") {
-		m := ecrHostRe.FindStringSubmatch(host)
-		if m == nil {
+		h, ok := ecrref.ParseHost(host)
+		if !ok {
 			return img, fmt.Errorf("%q is not an ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com)", host)
 		}
-		img.registryID, name = m[1], rest
+		img.registryID, name = h.Account, rest
 	}
 	if n, d, ok := strings.Cut(name, "@"); ok {
-		if !digestRe.MatchString(d) {
+		if !ecrref.ValidDigest(d) {
 			return img, errors.New("the digest must be sha256: and 64 hex digits")
 		}
 		name, img.digest = n, d
 	} else if i := strings.LastIndex(name, ":"); i >= 0 {
-		if !tagRe.MatchString(name[i+1:]) {
+		if !ecrref.ValidTag(name[i+1:]) {
 			return img, fmt.Errorf("%q is not a valid tag", name[i+1:])
 		}
 		name, img.tag = name[:i], name[i+1:]
 	}
-	if len(name) < 2 || len(name) > 256 || !ecrRepoRe.MatchString(name) {
+	if !ecrref.ValidRepository(name) {
 		return img, fmt.Errorf("%q is not a valid repository name", name)
 	}
 	img.repository = name

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/mlship/mlship/internal/action/actiontest"
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/policygate"
 )
@@ -38,30 +38,6 @@ func TestConfigValidateThenRun(t *testing.T) {
 	}
 }
 
-var camelCase = regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
-
-// userData are the keys whose values come from the policies and inputs,
-// not from policy-gate: their keys are the user's.
-var userData = map[string]bool{"input": true, "details": true, "value": true, "limit": true}
-
-func nonCamelKeys(v any, path string, bad *[]string) {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, c := range t {
-			if !camelCase.MatchString(k) {
-				*bad = append(*bad, path+"."+k)
-			}
-			if !userData[k] {
-				nonCamelKeys(c, path+"."+k, bad)
-			}
-		}
-	case []any:
-		for _, c := range t {
-			nonCamelKeys(c, path+"[]", bad)
-		}
-	}
-}
-
 // Every key policy-gate writes in --json and in the decision file is
 // camelCase, as in the other tools.
 func TestResultJSONIsCamelCase(t *testing.T) {
@@ -83,9 +59,9 @@ func TestResultJSONIsCamelCase(t *testing.T) {
 		if err := json.Unmarshal([]byte(doc), &v); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		var bad []string
-		nonCamelKeys(v, "", &bad)
-		if len(bad) > 0 {
+		// The values of these keys come from the policies and inputs, not
+		// from policy-gate: their keys are the user's.
+		if bad := actiontest.NonCamelKeys(v, "input", "details", "value", "limit"); len(bad) > 0 {
 			t.Errorf("%s: keys not in camelCase: %s", name, strings.Join(bad, ", "))
 		}
 		if !strings.Contains(doc, `"denyCount"`) || !strings.Contains(doc, `"judgements"`) {

@@ -17,22 +17,24 @@ import (
 )
 
 // Tool is one tool: its name (the folder under cmd/, actions/ and the page
-// under docs/) and its command line.
+// under docs/), its command line, and the type of its result (what --json
+// prints), as a zero value.
 type Tool struct {
 	Name    string
 	Command func() *command.Command
+	Result  command.Result
 }
 
 // All is every tool, in the order a pipeline uses them.
 var All = []Tool{
-	{"ecr-push", ecrpush.Command},
-	{"image-scan", imagescan.Command},
-	{"metrics-export", metricsexport.Command},
-	{"policy-gate", policygate.Command},
-	{"lambda-deploy", lambdadeploy.Command},
-	{"eks-rollout", eksrollout.Command},
-	{"health-rollback", healthrollback.Command},
-	{"model-staleness", modelstaleness.Command},
+	{"ecr-push", ecrpush.Command, &ecrpush.Result{}},
+	{"image-scan", imagescan.Command, &imagescan.Result{}},
+	{"metrics-export", metricsexport.Command, &metricsexport.Result{}},
+	{"policy-gate", policygate.Command, &policygate.Result{}},
+	{"lambda-deploy", lambdadeploy.Command, &lambdadeploy.Result{}},
+	{"eks-rollout", eksrollout.Command, &eksrollout.Result{}},
+	{"health-rollback", healthrollback.Command, &healthrollback.Result{}},
+	{"model-staleness", modelstaleness.Command, &modelstaleness.Result{}},
 }
 
 // Names lists the tools' names in the order of All.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/mlship/mlship/internal/action/actiontest"
 	"github.com/mlship/mlship/internal/toolset"
 )
 
@@ -51,5 +52,41 @@ func TestListIsEveryCommand(t *testing.T) {
 		if got := tool.Command().Name; got != tool.Name {
 			t.Errorf("tool %s: its command is named %q", tool.Name, got)
 		}
+	}
+}
+
+// Every tool's result speaks one JSON style: camelCase keys, everywhere in
+// it (docs/contributing.md).
+func TestResultJSONIsCamelCase(t *testing.T) {
+	t.Parallel()
+	for _, tool := range toolset.All {
+		if tool.Result == nil {
+			t.Errorf("%s: no result type in the list", tool.Name)
+			continue
+		}
+		for _, bad := range actiontest.NonCamelFields(tool.Result) {
+			t.Errorf("%s: %s is not camelCase", tool.Name, bad)
+		}
+	}
+}
+
+func TestNonCamelFieldsFindsThem(t *testing.T) {
+	t.Parallel()
+	type inner struct {
+		OK  string `json:"imageUri"`
+		Bad string `json:"image_uri"`
+	}
+	type result struct {
+		Inner   []inner `json:"inner"`
+		NoTag   string
+		Skipped string `json:"-"`
+	}
+	got := actiontest.NonCamelFields(result{})
+	want := []string{`toolset_test.result.inner.Bad (json "image_uri")`, `toolset_test.result.NoTag (json "")`}
+	if !slices.Equal(got, want) {
+		t.Errorf("NonCamelFields = %q, want %q", got, want)
+	}
+	if got := actiontest.NonCamelKeys(map[string]any{"a_b": 1, "env": map[string]any{"MY_VAR": 1}, "list": []any{map[string]any{"X": 1}}}, "env"); !slices.Equal(got, []string{".a_b", ".list[].X"}) {
+		t.Errorf("NonCamelKeys = %q", got)
 	}
 }

@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/command"
 )
 
@@ -80,44 +84,9 @@ func (w *Workflow) SummaryText(t testing.TB) string {
 	return string(b)
 }
 
-// ParseOutputs parses the GITHUB_OUTPUT file format: name=value lines and
-// name<<DELIMITER heredocs, as the Actions runner reads them.
-func ParseOutputs(b []byte) (map[string]string, error) {
-	outs := map[string]string{}
-	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		if line == "" {
-			continue
-		}
-		var name, value string
-		if n, delim, ok := strings.Cut(line, "<<"); ok && !strings.Contains(n, "=") {
-			name = n
-			var val []string
-			closed := false
-			for i++; i < len(lines); i++ {
-				if lines[i] == delim {
-					closed = true
-					break
-				}
-				val = append(val, lines[i])
-			}
-			if !closed {
-				return nil, fmt.Errorf("output %s: heredoc delimiter %s never closed", name, delim)
-			}
-			value = strings.Join(val, "\n")
-		} else if n, v, ok := strings.Cut(line, "="); ok {
-			name, value = n, v
-		} else {
-			return nil, fmt.Errorf("line %d: malformed: %q", i+1, line)
-		}
-		if _, dup := outs[name]; dup {
-			return nil, fmt.Errorf("output %s set twice", name)
-		}
-		outs[name] = value
-	}
-	return outs, nil
-}
+// ParseOutputs parses the GITHUB_OUTPUT file format as the runner does
+// (action.ParseOutputs).
+func ParseOutputs(b []byte) (map[string]string, error) { return action.ParseOutputs(b) }
 
 // Commands returns the workflow commands the runner would act on in a
 // step's log, as it reads them: a line that starts with "::name" (or the
@@ -171,4 +140,74 @@ func (s *Step) Run(cmd *command.Command, args ...string) int {
 	return cmd.Main(append([]string{"tool"}, args...), command.Env{
 		Stdin: strings.NewReader(""), Stdout: &s.Stdout, Stderr: &s.Stderr, Getenv: s.Getenv,
 	})
+}
+
+// camelCase is the style of every JSON key mlship writes (as kubectl and
+// the AWS CLI do): acronyms as words, imageUri, trivyDb.
+var camelCase = regexp.MustCompile(`^[a-z][a-z0-9]*(?:[A-Z][a-z0-9]+)*$`)
+
+// NonCamelKeys lists the keys of a decoded JSON document (from
+// json.Unmarshal into any) that are not camelCase, as paths. The values
+// under the keys named in data are the user's (variables, metrics, an
+// input document): their keys are not looked at.
+func NonCamelKeys(doc any, data ...string) []string {
+	var bad []string
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if !camelCase.MatchString(k) {
+					bad = append(bad, path+"."+k)
+				}
+				if !slices.Contains(data, k) {
+					walk(path+"."+k, x)
+				}
+			}
+		case []any:
+			for _, x := range v {
+				walk(path+"[]", x)
+			}
+		}
+	}
+	walk("", doc)
+	slices.Sort(bad)
+	return bad
+}
+
+// NonCamelFields lists the JSON keys of a result type's fields (and of
+// the struct types it holds, in this module) that are not camelCase, or
+// that have no json tag at all.
+func NonCamelFields(v any) []string {
+	var bad []string
+	seen := map[reflect.Type]bool{}
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] || !strings.HasPrefix(typ.PkgPath(), "github.com/mlship/mlship/") {
+			return
+		}
+		seen[typ] = true
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case key == "-":
+				continue
+			case key == "" && f.Anonymous:
+				walk(f.Type, path) // embedded: its fields are the result's
+				continue
+			case !camelCase.MatchString(key):
+				bad = append(bad, fmt.Sprintf("%s.%s (json %q)", path, f.Name, key))
+			}
+			walk(f.Type, path+"."+key)
+		}
+	}
+	walk(reflect.TypeOf(v), reflect.TypeOf(v).String())
+	return bad
 }
