@@ -5,13 +5,26 @@
 #              the tools from bin/ against local stand-ins of ECR, S3 and Lambda
 # make bench   Go benchmarks and the comparisons with other tools
 # make release-check   goreleaser check, and a snapshot archive installed by the actions' installer
+# make image   the container image with every tool, without Docker, into the OCI layout bin/image/oci
+#              (this machine's architecture; IMAGE_PLATFORMS=linux/amd64,linux/arm64 for both, as releases)
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/mlship/mlship/internal/version.Version=$(VERSION)
 TOOLS   := $(notdir $(wildcard cmd/*))
 
-.PHONY: build test integration lint demo bench release-check $(TOOLS)
+IMAGE           ?= ghcr.io/mlship/mlship
+IMAGE_TAGS      ?= $(VERSION) v1
+IMAGE_PLATFORMS ?= linux/$(shell $(GO) env GOARCH)
+IMAGE_DIR       ?= bin/image
+REVISION        ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+CREATED         ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+comma := ,
+empty :=
+space := $(empty) $(empty)
+platforms = $(subst $(comma),$(space),$(IMAGE_PLATFORMS))
+
+.PHONY: build test integration lint demo bench release-check image $(TOOLS)
 
 build: $(TOOLS)
 
@@ -51,3 +64,21 @@ bench:
 
 release-check:
 	bash .ci/goreleaser-check
+
+# Every tool built for linux on each platform (as the release builds them),
+# then the image around them: internal/image, checked by its tests
+# (MLSHIP_IMAGE_LAYOUT=$(IMAGE_DIR)/oci go test ./internal/image runs the
+# tools from the layout's filesystem).
+image:
+	@set -e; for p in $(platforms); do \
+		arch=$${p#linux/}; \
+		for t in $(TOOLS); do \
+			echo "building $$t for $$p"; \
+			CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/linux-$$arch/$$t ./cmd/$$t; \
+		done; \
+	done
+	$(GO) run ./internal/image/mkimage -out $(IMAGE_DIR)/oci -name $(IMAGE) \
+		-version $(VERSION) -revision $(REVISION) -created $(CREATED) \
+		-tools $(subst $(space),$(comma),$(TOOLS)) \
+		$(foreach p,$(platforms),-platform $(p)=$(IMAGE_DIR)/linux-$(notdir $(p))) \
+		$(foreach t,$(IMAGE_TAGS),-tag $(t)) -sbom $(IMAGE_DIR)/sbom.spdx.json

@@ -51,7 +51,7 @@ type actionStep struct {
 
 // builtIn are the flags command.Main adds to every tool; they are for a
 // terminal, not action inputs.
-var builtIn = []string{"json", "help", "version"}
+var builtIn = []string{"json", "result-file", "help", "version"}
 
 // toolRun is how an action runs its tool.
 const toolRun = `exec "$MLSHIP_BIN"`

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"runtime/debug"
@@ -205,6 +206,7 @@ func (c *Command) run(ctx context.Context, args []string, env Env) (code int) {
 		HideVersion: true,
 		Flags: append(optional(c.Flags),
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+			&cli.StringFlag{Name: "result-file", Usage: "also write the result as JSON (as --json prints it) to `FILE`, e.g. an output parameter of a container step"},
 			&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"},
 			&cli.BoolFlag{Name: "version", Aliases: []string{"v"}, Usage: "print the version"},
 		),
@@ -237,6 +239,13 @@ func (c *Command) run(ctx context.Context, args []string, env Env) (code int) {
 					return exitcode.BadInputf("--%s is required (or %s)", f.Names()[0], InputEnv(f.Names()[0]))
 				}
 			}
+			// The file's folder is made before the run, so that a path
+			// that cannot be written is bad input before anything is done.
+			if f := cctx.String("result-file"); f != "" {
+				if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+					return exitcode.BadInputf("--result-file %q: %v", f, err)
+				}
+			}
 			res, err := c.Run(ctx, cctx, rt)
 			if isNil(res) {
 				return err
@@ -248,6 +257,13 @@ func (c *Command) run(ctx context.Context, args []string, env Env) (code int) {
 			if werr := c.write(res, rt, cctx.Bool("json"), show); werr != nil {
 				err = errors.Join(err, exitcode.Wrap(exitcode.Incomplete, werr))
 			}
+			// Like the outputs, the file is written for every result, so
+			// that the steps that handle a failure can read it.
+			if f := cctx.String("result-file"); f != "" {
+				if werr := writeJSONFile(f, res); werr != nil {
+					err = errors.Join(err, exitcode.Wrap(exitcode.Incomplete, werr))
+				}
+			}
 			return err
 		},
 	}
@@ -258,6 +274,34 @@ func (c *Command) run(ctx context.Context, args []string, env Env) (code int) {
 		fail(err)
 	}
 	return code
+}
+
+// writeJSONFile writes the result as --json prints it, through a file
+// beside path renamed into place, so a reader never sees half of it.
+func writeJSONFile(path string, res Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding result: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("--result-file %q: %w", path, err)
+	}
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("--result-file %q: %w", path, err)
+	}
+	return nil
 }
 
 // isNil reports whether a tool returned no result: a nil interface or a

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -294,4 +296,48 @@ func TestSummaryBuiltOnlyInAWorkflow(t *testing.T) {
 	if code := c.Main([]string{"echo-tool", "--name", "x"}, command.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: w.Getenv}); code != 0 || n != 1 {
 		t.Errorf("in a workflow: exit %d, Summary called %d times", code, n)
 	}
+}
+
+// --result-file writes what --json prints, for every result (a container
+// step's output parameter), making its folder first.
+func TestResultFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, want, _ := run(t, nil, "--name", "world", "--tag", "a", "--json")
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--name", "world", "--tag", "a"}, 0},
+		{[]string{"--name", "world", "--tag", "a", "--fail", "check"}, 1},
+		{[]string{"--name", "world", "--tag", "a", "--fail", "partial"}, 3},
+	} {
+		file := filepath.Join(dir, "out", tt.args[len(tt.args)-1], "result.json")
+		code, _, stderr := run(t, nil, append(tt.args, "--result-file", file)...)
+		if code != tt.code {
+			t.Errorf("%q: exit %d (%s), want %d", tt.args, code, stderr, tt.code)
+		}
+		if b, err := os.ReadFile(file); err != nil || string(b) != want {
+			t.Errorf("%q: the file holds %q (%v), want %q", tt.args, b, err, want)
+		}
+	}
+	// No result, no file.
+	file := filepath.Join(dir, "none.json")
+	if code, _, _ := run(t, nil, "--name", "world", "--fail", "input", "--result-file", file); code != 2 || fileExists(file) {
+		t.Errorf("bad input: exit %d, file written %t", code, fileExists(file))
+	}
+	// A path that cannot be written is bad input before the run.
+	blocker := filepath.Join(dir, "blocker")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, nil, "--name", "world", "--result-file", filepath.Join(blocker, "result.json"))
+	if code != 2 || stdout != "" || !strings.HasPrefix(stderr, `echo-tool: --result-file "`) {
+		t.Errorf("unwritable --result-file: exit %d, %q %q", code, stdout, stderr)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -3,8 +3,10 @@ package ecrpush
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +45,7 @@ Tags may use placeholders filled from the workflow context: {run_id},
 ecr-push --repository credit/model --context . --file Dockerfile --tag '{sha7}' --create-repository --scan-on-push
 ecr-push --repository credit/model --source-tag staging-1.0.7 --tag canary-1.0.7
 ecr-push --repository pricing/api --tag v3 --check-exists
+ecr-push --repository gourmetgram/train --tag latest --label-equals org.opencontainers.image.revision=$COMMIT
 ecr-push --registry localhost:5000 --repository demo --tarball image.tar --tag dev`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "repository", Usage: "repository `NAME`, e.g. team/model (ECR naming rules)", Required: true},
@@ -66,6 +69,7 @@ ecr-push --registry localhost:5000 --repository demo --tarball image.tar --tag d
 			&cli.StringFlag{Name: "tag-mutability", Usage: "tag `MUTABILITY` of a repository this run creates: MUTABLE (default) or IMMUTABLE"},
 			&cli.StringFlag{Name: "ssm-parameter", Usage: "record the first tag in the SSM parameter `NAME`"},
 			&cli.BoolFlag{Name: "check-exists", Usage: "only check that every tag exists (exit 1 when one does not); push nothing"},
+			&cli.StringSliceFlag{Name: "label-equals", Usage: "only compare the label `KEY=VALUE` (repeat) with the image under every tag, e.g. org.opencontainers.image.revision=<commit>: output changed=false when each tag exists and has it; push nothing"},
 			&cli.IntFlag{Name: "jobs", Usage: "`N` blobs uploaded at once", Value: 4},
 		},
 		Outputs: []command.OutputSpec{
@@ -76,7 +80,8 @@ ecr-push --registry localhost:5000 --repository demo --tarball image.tar --tag d
 			{Name: "image-ref", Description: "Image reference by digest: registry/repository@sha256:...."},
 			{Name: "tags", Description: "The tags set, comma-separated, placeholders filled in."},
 			{Name: "pushed-bytes", Description: "Bytes of layers and config uploaded (0 when the registry had them all)."},
-			{Name: "exists", Description: "true when the image exists under every tag (after a push, or for --check-exists)."},
+			{Name: "exists", Description: "true when the image exists under every tag (after a push, or for --check-exists and --label-equals)."},
+			{Name: "changed", Description: "For --label-equals: false when the image under every tag has every label with the value given (the build can be skipped), true otherwise; empty without --label-equals."},
 		},
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
 			plan, err := configFrom(c, rt.Getenv).Validate()
@@ -115,6 +120,7 @@ func configFrom(c *cli.Context, getenv func(string) string) Config {
 		TagMutability:    c.String("tag-mutability"),
 		SSMParameter:     c.String("ssm-parameter"),
 		CheckExists:      c.Bool("check-exists"),
+		LabelEquals:      c.StringSlice("label-equals"),
 		Jobs:             c.Int("jobs"),
 		Getenv:           getenv,
 	}
@@ -163,6 +169,10 @@ func lookPath(file, path string) string {
 
 // Outputs are the step outputs.
 func (r *Result) Outputs() []action.Output {
+	changed := ""
+	if r.Changed != nil {
+		changed = strconv.FormatBool(*r.Changed)
+	}
 	return []action.Output{
 		{Name: "registry", Value: r.Registry},
 		{Name: "repository", Value: r.Repository},
@@ -172,6 +182,7 @@ func (r *Result) Outputs() []action.Output {
 		{Name: "tags", Value: strings.Join(r.Tags, ",")},
 		{Name: "pushed-bytes", Value: strconv.FormatInt(r.PushedBytes, 10)},
 		{Name: "exists", Value: strconv.FormatBool(r.Exists)},
+		{Name: "changed", Value: changed},
 	}
 }
 
@@ -180,6 +191,10 @@ func (r *Result) Summary() string {
 	var b strings.Builder
 	title := "Pushed"
 	switch {
+	case r.Source == "none" && r.Changed != nil && *r.Changed:
+		title = "Changed"
+	case r.Source == "none" && r.Changed != nil:
+		title = "Unchanged"
 	case r.Source == "none":
 		title = "Checked"
 	case r.Source == "promote":
@@ -195,6 +210,9 @@ func (r *Result) Summary() string {
 	}
 	for _, t := range r.TagResults {
 		fmt.Fprintf(&b, "| Tag `%s` | %s |\n", t.Tag, describeTag(t))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
+		fmt.Fprintf(&b, "| Label `%s` | `%s` |\n", k, r.Labels[k])
 	}
 	if r.Source != "none" {
 		fmt.Fprintf(&b, "| Uploaded | %s |\n", humanBytes(r.PushedBytes))

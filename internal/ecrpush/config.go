@@ -32,7 +32,7 @@ type Config struct {
 	Repository string   // repository name, e.g. team/model
 	Tags       []string // as given: repeated, comma-separated, with templates
 
-	// Sources; exactly one, or none with CheckExists.
+	// Sources; exactly one, or none with CheckExists or LabelEquals.
 	OCILayout string // OCI image layout directory
 	Tarball   string // docker save tarball
 	Image     string // image in the local Docker daemon
@@ -55,7 +55,10 @@ type Config struct {
 	TagMutability    string // MUTABLE or IMMUTABLE, for a created repository
 	SSMParameter     string
 	CheckExists      bool
-	Jobs             int // concurrent blob uploads
+	// LabelEquals are KEY=VALUE labels to compare with the image under
+	// the tags (nothing is pushed): the result says whether it changed.
+	LabelEquals []string
+	Jobs        int // concurrent blob uploads
 
 	// Getenv reads the workflow context for tag templates and the
 	// variables --secret env= names.
@@ -76,9 +79,16 @@ type Plan struct {
 	// secretValues are the values of the variables env= secrets name,
 	// masked before the build runs.
 	secretValues []string
+	labels       []label // --label-equals
 }
 
 type buildArg struct{ key, value string }
+
+type label struct{ key, value string }
+
+// lookupOnly reports whether the run only looks the image up (a missing
+// repository is then an answer, not an error).
+func (p *Plan) lookupOnly() bool { return p.cfg.CheckExists || len(p.labels) > 0 }
 
 // maxIndexJSON bounds an OCI layout's index.json, read whole: an index of
 // thousands of images is a few hundred KiB.
@@ -171,6 +181,19 @@ func (c Config) Validate() (*Plan, error) {
 	}
 	p.tags = tags
 
+	for _, l := range c.LabelEquals {
+		k, v, ok := strings.Cut(l, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case !ok || k == "":
+			return nil, badInput("label-equals", l, "want KEY=VALUE, e.g. org.opencontainers.image.revision=<commit>")
+		case v == "":
+			// An empty commit is a parameter that was not filled in; an
+			// image without the label must not count as unchanged.
+			return nil, badInput("label-equals", l, "the value is empty")
+		}
+		p.labels = append(p.labels, label{key: k, value: v})
+	}
 	if err := p.checkSources(); err != nil {
 		return nil, err
 	}
@@ -202,13 +225,22 @@ func (p *Plan) checkSources() error {
 			sources = append(sources, "--"+s.flag)
 		}
 	}
+	check := ""
 	switch {
-	case c.CheckExists && len(sources) > 0:
-		return exitcode.BadInputf("--check-exists: only looks the tags up and takes no %s", sources[0])
-	case c.CheckExists && (c.CreateRepository || c.SSMParameter != ""):
-		return exitcode.BadInputf("--check-exists: only looks the tags up; --create-repository and --ssm-parameter do not apply")
-	case !c.CheckExists && len(sources) == 0:
-		return exitcode.BadInputf("nothing to push: give one of --oci-layout, --tarball, --image, --context or --source-tag (or --check-exists)")
+	case c.CheckExists && len(p.labels) > 0:
+		return exitcode.BadInputf("--check-exists and --label-equals: give one (--label-equals also reports whether the tags exist)")
+	case c.CheckExists:
+		check = "--check-exists: only looks the tags up"
+	case len(p.labels) > 0:
+		check = "--label-equals: only compares the labels of the image in the registry"
+	}
+	switch {
+	case check != "" && len(sources) > 0:
+		return exitcode.BadInputf("%s and takes no %s", check, sources[0])
+	case check != "" && (c.CreateRepository || c.SSMParameter != ""):
+		return exitcode.BadInputf("%s; --create-repository and --ssm-parameter do not apply", check)
+	case check == "" && len(sources) == 0:
+		return exitcode.BadInputf("nothing to push: give one of --oci-layout, --tarball, --image, --context or --source-tag (or --check-exists or --label-equals)")
 	case len(sources) > 1:
 		return exitcode.BadInputf("%s: give only one source", strings.Join(sources, " and "))
 	}

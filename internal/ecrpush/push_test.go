@@ -237,6 +237,33 @@ func TestLayoutWhoseIndexIsThePlatformList(t *testing.T) {
 	}
 }
 
+// A layout that lists its image once per tag (as mlship's own image build
+// writes it) holds one image.
+func TestLayoutListingOneIndexPerTag(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createRepo("app", false)
+	idx := platformIndex(t)
+	dir := writeLayout(t, idx)
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v1"})); err != nil {
+		t.Fatal(err)
+	}
+	res := e.mustRun(Config{Repository: "app", OCILayout: dir, Tags: []string{"v1.2.3", "v1"}})
+	if res.ImageDigest != digestOf(t, idx) || res.MediaType != string(types.OCIImageIndex) {
+		t.Errorf("pushed %s (%s), want the index %s", res.ImageDigest, res.MediaType, digestOf(t, idx))
+	}
+	// Two different images are still refused.
+	if err := p.AppendImage(randomImage(t, 64, 1)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.run(Config{Repository: "app", OCILayout: dir, Tags: []string{"x"}})
+	wantCode(t, err, exitcode.BadInput, "push one image per layout")
+}
+
 func TestTarballSource(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -103,6 +103,13 @@ type Result struct {
 	// RepositoryCreated is true when this run created the repository.
 	RepositoryCreated bool   `json:"repositoryCreated"`
 	SSMParameter      string `json:"ssmParameter,omitempty"`
+	// Changed is set by --label-equals: false when the image under every
+	// tag has every label with the value asked for.
+	Changed *bool `json:"changed,omitempty"`
+	// Labels are the values the compared labels have on the image under
+	// the first tag (on its first platform image, for an index); a label
+	// the image does not have is absent.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // target is the registry and repository a run writes to.
@@ -176,6 +183,9 @@ func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
 	}
 	if t.cfg.CheckExists {
 		return t.checkExists(ctx, res)
+	}
+	if len(p.labels) > 0 {
+		return t.compareLabels(ctx, res)
 	}
 
 	if art == nil {
@@ -414,7 +424,7 @@ func (t *target) ensureRepository(ctx context.Context) (created bool, err error)
 		return false, nil
 	case err != nil && !errors.As(err, &nf):
 		return false, awsErr("looking up repository "+cfg.Repository+" (DescribeRepositories)", err)
-	case cfg.CheckExists:
+	case t.p.lookupOnly():
 		t.repoMissing = true
 		return false, nil
 	case !cfg.CreateRepository:

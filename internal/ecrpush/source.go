@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -133,11 +134,19 @@ func fromLayout(dir, what string) (*artifact, error) {
 	if err != nil {
 		return nil, exitcode.BadInputf("%s: index.json: %v", what, err)
 	}
-	switch len(im.Manifests) {
+	// A layout lists an image once per tag it has (its
+	// org.opencontainers.image.ref.name): the same digest is one image.
+	var unique []v1.Descriptor
+	for _, d := range im.Manifests {
+		if !slices.ContainsFunc(unique, func(u v1.Descriptor) bool { return u.Digest == d.Digest }) {
+			unique = append(unique, d)
+		}
+	}
+	switch len(unique) {
 	case 0:
 		return nil, exitcode.BadInputf("%s: the layout holds no image", what)
 	case 1:
-		d := im.Manifests[0]
+		d := unique[0]
 		switch {
 		case d.MediaType.IsIndex():
 			idx, err := ii.ImageIndex(d.Digest)
