@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
@@ -165,12 +164,6 @@ func awsMessage(err error) string {
 // NewClient returns a Client for cfg working in namespace; userAgent names
 // the tool to the API server.
 func NewClient(cfg *rest.Config, namespace, server, userAgent string) (*Client, error) {
-	quietKlog.Do(func() {
-		// client-go's reflectors log to stderr through klog, e.g. "Failed to
-		// watch ... context canceled" when a finished wait stops its watch;
-		// the tools report what matters themselves.
-		klog.SetSlogLogger(slog.New(slog.DiscardHandler))
-	})
 	cfg = rest.CopyConfig(cfg)
 	// Deprecation warnings from the API server are not the user's concern
 	// in a pipeline step.
@@ -204,7 +197,13 @@ func NewClient(cfg *rest.Config, namespace, server, userAgent string) (*Client, 
 	}, nil
 }
 
-var quietKlog sync.Once
+// client-go's reflectors log to stderr through klog, e.g. "Failed to watch
+// ... context canceled" when a finished wait stops its watch; the tools
+// report what matters themselves. It is set before any client exists
+// because client-go reads klog's logger on every request without a lock.
+func init() {
+	klog.SetSlogLogger(slog.New(slog.DiscardHandler))
+}
 
 // clientset is the kubernetes.Interface that kubectl's rollbacker takes,
 // with the clients of the only API groups used here (apps, core and
