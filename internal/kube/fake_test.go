@@ -370,3 +370,32 @@ func TestSetImages(t *testing.T) {
 		t.Errorf("wanted images: %v", got)
 	}
 }
+
+// TestWaitIgnoresAnOlderGeneration: the informer's first list may come
+// from the API server's watch cache, which need not hold the change yet;
+// the finished rollout of the generation before it is not ours.
+func TestWaitIgnoresAnOlderGeneration(t *testing.T) {
+	t.Parallel()
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "default", UID: "ds", Generation: 2},
+		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "agent"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "agent", Image: "agent:v2"}}}}},
+		Status: appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: 1, NumberAvailable: 1},
+	}
+	stale := ds.DeepCopy()
+	stale.Generation = 1
+	stale.Spec.Template.Spec.Containers[0].Image = "agent:v1"
+	stale.Status = appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: 1, UpdatedNumberScheduled: 1, NumberAvailable: 1}
+	kc, cs := fakeClient(ds)
+	cs.PrependReactor("list", "daemonsets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, &appsv1.DaemonSetList{Items: []appsv1.DaemonSet{*stale}}, nil
+	})
+	_, err := kc.Wait(context.Background(), kube.Ref{Kind: kube.DaemonSet, Namespace: "default", Name: "agent"},
+		kube.WaitOptions{Generation: 2, Timeout: 300 * time.Millisecond})
+	var f *kube.RolloutFailed
+	if !errors.As(err, &f) || f.Reason != kube.ReasonTimeout {
+		t.Fatalf("err = %v, want a timeout: generation 1's finished rollout is not generation 2's", err)
+	}
+}

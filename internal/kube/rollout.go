@@ -164,6 +164,12 @@ func (c *Client) Wait(ctx context.Context, ref Ref, opts WaitOptions) (*Rollout,
 		if ours == 0 {
 			ours, template = w.Generation, w.Template.DeepCopy()
 		}
+		if w.Generation < ours {
+			// The informer's first list is served from the API server's
+			// watch cache, which may not hold our change yet: what it
+			// shows is the workload before it, not a finished rollout.
+			return false, nil
+		}
 		if w.Generation > ours {
 			if template != nil && !apiequality.Semantic.DeepEqual(template, w.Template) {
 				return false, &ConcurrentChange{Ref: ref, Ours: ours, Theirs: w.Generation, Images: Images(w.Template)}
