@@ -367,6 +367,19 @@ func TestMLflowCommand(t *testing.T) {
 		t.Errorf("summary:\n%s", w.SummaryText(t))
 	}
 
+	// Basic auth: the password is masked too.
+	b := newMLflowServer(t)
+	seedMLflow(b)
+	b.user, b.pass = "ci", "basic-password-SECRET"
+	wb := newWorkflow(t, map[string]string{"source": "mlflow", "mlflow-uri": b.URL, "registered-model": "credit-card", "warn-after": "7d"},
+		map[string]string{"MLFLOW_TRACKING_USERNAME": "ci", "MLFLOW_TRACKING_PASSWORD": b.pass})
+	if code := wb.run(fakeAWS(Deps{MLflow: b.Client()})); code != 0 {
+		t.Fatalf("basic auth: exit %d\n%s%s", code, &wb.stdout, &wb.stderr)
+	}
+	if !strings.Contains(wb.stdout.String(), "::add-mask::"+b.pass) || strings.Count(wb.stdout.String(), b.pass) != 1 || wb.Outputs(t)["version"] != "3" {
+		t.Errorf("basic auth: the password is not masked once, or the run failed:\n%s", &wb.stdout)
+	}
+
 	before := len(s.Requests())
 	for _, tc := range []struct {
 		inputs map[string]string
