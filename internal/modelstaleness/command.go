@@ -1,6 +1,7 @@
 // Package modelstaleness is the model-staleness tool: it finds when a model
 // last changed (git history, the GitHub API, an S3 object, an ECR image, an
-// SSM parameter or a SageMaker model package group), judges its age against
+// SSM parameter, a SageMaker model package group or an MLflow registered
+// model), judges its age against
 // warn and error thresholds, and tells people once (a GitHub issue, an SNS
 // message, an SES email) when it is stale.
 package modelstaleness
@@ -66,8 +67,9 @@ var outputs = []command.OutputSpec{
 	{Name: "age-seconds", Description: "seconds since the model last changed"},
 	{Name: "age-human", Description: "the age for people, e.g. 9d 4h"},
 	{Name: "last-updated", Description: "when the model last changed (RFC 3339, UTC)"},
-	{Name: "source", Description: "where last-updated came from: git, github, s3, ecr, ssm or sagemaker"},
+	{Name: "source", Description: "where last-updated came from: git, github, s3, ecr, ssm, sagemaker or mlflow"},
 	{Name: "commit", Description: "the commit that last changed the model (git and github)"},
+	{Name: "version", Description: "the model version found (mlflow)"},
 	{Name: "notified", Description: "what was sent or changed in this run, comma-separated (e.g. issue owner/name#12 opened, sns, email)"},
 	{Name: "models", Description: "JSON array of every model's result (with --config, one per model)"},
 }
@@ -75,7 +77,7 @@ var outputs = []command.OutputSpec{
 func newCommand(clients clientsFunc) *command.Command {
 	return &command.Command{
 		Name:  Name,
-		Usage: "tell when a model has not been retrained: its age from git, GitHub, S3, ECR, SSM or SageMaker, thresholds, and one notification",
+		Usage: "tell when a model has not been retrained: its age from git, GitHub, S3, ECR, SSM, SageMaker or MLflow, thresholds, and one notification",
 		Description: `Finds when a model last changed, judges its age against --warn-after and
 --error-after (fresh, warn or error), and when it is not fresh says so once:
 a GitHub issue opened (updated when the state changes, closed when the model
@@ -85,7 +87,10 @@ twice: the issue's hidden marker, or --state-file, remembers what was sent.
 Sources (--source): git (the history of --path in the checkout; needs the
 git binary and the whole history, fetch-depth: 0), github (the GitHub API
 for --repository, without a checkout), s3 (--s3-uri), ecr (--image), ssm
-(--parameter), sagemaker (--model-package-group).
+(--parameter), sagemaker (--model-package-group), mlflow (--registered-model
+on --mlflow-uri, by --stage or --alias; credentials from
+MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and
+MLFLOW_TRACKING_PASSWORD).
 
 Several models in one run: --config models.yaml (per model its source,
 paths and thresholds; the options given here are their defaults). The worst
@@ -97,9 +102,11 @@ model-staleness --path 'models/**/*.pkl' --ignore-author 'dependabot[bot]' \
     --ignore-message '^chore' --warn-after 7d --error-after 14d --fail-on error
 model-staleness --source sagemaker --model-package-group retail-forecast \
     --approved-only --warn-after 2w --sns-topic-arn arn:aws:sns:us-east-1:123456789012:models
+model-staleness --source mlflow --mlflow-uri https://mlflow.example.com \
+    --registered-model credit-card --alias champion --error-after 30d
 model-staleness --config models.yaml --issue --dry-run`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "source", Value: SourceGit, Usage: "where last-updated comes from: git, github, s3, ecr, ssm or sagemaker"},
+			&cli.StringFlag{Name: "source", Value: SourceGit, Usage: "where last-updated comes from: git, github, s3, ecr, ssm, sagemaker or mlflow"},
 			&cli.StringFlag{Name: "model", Usage: "the model's `NAME` in the summary and notifications (default: what is read, e.g. the paths)"},
 			&cli.StringSliceFlag{Name: "path", Usage: "git, github: a file or folder of the model; git also takes globs with ** (repeatable)"},
 			&cli.StringSliceFlag{Name: "ignore-author", Usage: "git, github: skip commits whose author name, email or GitHub login is `NAME` (* matches anything; repeatable)"},
@@ -114,6 +121,10 @@ model-staleness --config models.yaml --issue --dry-run`,
 			&cli.StringFlag{Name: "parameter", Usage: "ssm: the SSM parameter `NAME` (or ARN, or NAME:VERSION)"},
 			&cli.StringFlag{Name: "model-package-group", Usage: "sagemaker: the model package group `NAME` (or ARN)"},
 			&cli.BoolFlag{Name: "approved-only", Usage: "sagemaker: only Approved model packages count"},
+			&cli.StringFlag{Name: "mlflow-uri", Usage: "mlflow: the tracking server's `URL` (default MLFLOW_TRACKING_URI); credentials from MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (masked)"},
+			&cli.StringFlag{Name: "registered-model", Usage: "mlflow: the registered model's `NAME`; its newest version counts"},
+			&cli.StringFlag{Name: "stage", Usage: "mlflow: the newest version in this `STAGE` counts instead: None, Staging, Production or Archived"},
+			&cli.StringFlag{Name: "alias", Usage: "mlflow: the version this `ALIAS` points at counts instead (e.g. champion; not with --stage)"},
 			awsconfig.RegionFlag(),
 			&cli.StringFlag{Name: "warn-after", Usage: "state warn when the model is older than `DURATION` (e.g. 7d, 36h, 2w)"},
 			&cli.StringFlag{Name: "error-after", Usage: "state error when the model is older than `DURATION`"},
@@ -141,6 +152,9 @@ model-staleness --config models.yaml --issue --dry-run`,
 				token = rt.Getenv("GITHUB_TOKEN")
 			}
 			rt.Mask(token)
+			mlToken, mlPass := rt.Getenv("MLFLOW_TRACKING_TOKEN"), rt.Getenv("MLFLOW_TRACKING_PASSWORD")
+			rt.Mask(mlToken)
+			rt.Mask(mlPass)
 			cfg := Config{
 				Model: ModelSpec{
 					Name:              c.String("model"),
@@ -156,6 +170,10 @@ model-staleness --config models.yaml --issue --dry-run`,
 					Parameter:         c.String("parameter"),
 					ModelPackageGroup: c.String("model-package-group"),
 					ApprovedOnly:      c.Bool("approved-only"),
+					MLflowURI:         c.String("mlflow-uri"),
+					RegisteredModel:   c.String("registered-model"),
+					Stage:             c.String("stage"),
+					Alias:             c.String("alias"),
 					WarnAfter:         c.String("warn-after"),
 					ErrorAfter:        c.String("error-after"),
 				},
@@ -167,6 +185,10 @@ model-staleness --config models.yaml --issue --dry-run`,
 				APIURL:             rt.Getenv("GITHUB_API_URL"),
 				WorkflowRepository: rt.Getenv("GITHUB_REPOSITORY"),
 				RunURL:             runURL(rt.Getenv),
+				MLflowTrackingURI:  rt.Getenv("MLFLOW_TRACKING_URI"),
+				MLflowToken:        mlToken,
+				MLflowUsername:     rt.Getenv("MLFLOW_TRACKING_USERNAME"),
+				MLflowPassword:     mlPass,
 				Issue:              c.Bool("issue"),
 				IssueRepository:    c.String("issue-repository"),
 				IssueLabels:        c.StringSlice("issue-labels"),

@@ -29,9 +29,10 @@ const (
 	SourceECR       = "ecr"
 	SourceSSM       = "ssm"
 	SourceSageMaker = "sagemaker"
+	SourceMLflow    = "mlflow"
 )
 
-var sources = []string{SourceGit, SourceGitHub, SourceS3, SourceECR, SourceSSM, SourceSageMaker}
+var sources = []string{SourceGit, SourceGitHub, SourceS3, SourceECR, SourceSSM, SourceSageMaker, SourceMLflow}
 
 // States of a model, from best to worst. Unknown is a model that could not
 // be judged.
@@ -77,6 +78,10 @@ type ModelSpec struct {
 	Parameter         string
 	ModelPackageGroup string
 	ApprovedOnly      bool
+	MLflowURI         string
+	RegisteredModel   string
+	Stage             string
+	Alias             string
 	WarnAfter         string
 	ErrorAfter        string
 }
@@ -98,6 +103,12 @@ type Config struct {
 	// where issues go.
 	WorkflowRepository string
 	RunURL             string // this workflow run, for messages
+
+	// MLflowTrackingURI is MLFLOW_TRACKING_URI: the default --mlflow-uri.
+	MLflowTrackingURI string
+	// MLflow credentials, as MLflow's clients read them from the
+	// environment: a bearer token, or a user name and password.
+	MLflowToken, MLflowUsername, MLflowPassword string
 
 	Issue           bool
 	IssueRepository string
@@ -144,6 +155,8 @@ type Model struct {
 	prefix      bool   // s3: the newest object under key
 	image       imageRef
 	issueRepo   string
+	mlflowURL   string // the tracking server's base URL, without a trailing /
+	stage       string // mlflow: the canonical stage name
 }
 
 type imageRef struct {
@@ -514,6 +527,10 @@ func (c *Config) checkModel(s ModelSpec, where string) (*Model, error) {
 	onlyFor("parameter", s.Parameter != "", SourceSSM)
 	onlyFor("model-package-group", s.ModelPackageGroup != "", SourceSageMaker)
 	onlyFor("approved-only", s.ApprovedOnly, SourceSageMaker)
+	onlyFor("mlflow-uri", s.MLflowURI != "", SourceMLflow)
+	onlyFor("registered-model", s.RegisteredModel != "", SourceMLflow)
+	onlyFor("stage", s.Stage != "", SourceMLflow)
+	onlyFor("alias", s.Alias != "", SourceMLflow)
 	if s.Directory != "" && s.Directory != "." {
 		onlyFor("directory", true, SourceGit)
 	}
@@ -582,6 +599,8 @@ func (c *Config) checkModel(s ModelSpec, where string) (*Model, error) {
 		} else if !groupRe.MatchString(s.ModelPackageGroup) {
 			bad("model-package-group", s.ModelPackageGroup, "not a model package group name or ARN")
 		}
+	case SourceMLflow:
+		c.checkMLflow(m, bad)
 	}
 
 	var err error
@@ -622,6 +641,8 @@ func (m *Model) defaultName() string {
 		return s.Parameter
 	case SourceSageMaker:
 		return s.ModelPackageGroup
+	case SourceMLflow:
+		return s.RegisteredModel
 	}
 	return strings.Join(m.paths, ", ")
 }
@@ -733,6 +754,10 @@ type specYAML struct {
 	Parameter         *string     `yaml:"parameter"`
 	ModelPackageGroup *string     `yaml:"model-package-group"`
 	ApprovedOnly      *bool       `yaml:"approved-only"`
+	MLflowURI         *string     `yaml:"mlflow-uri"`
+	RegisteredModel   *string     `yaml:"registered-model"`
+	Stage             *string     `yaml:"stage"`
+	Alias             *string     `yaml:"alias"`
 	WarnAfter         *string     `yaml:"warn-after"`
 	ErrorAfter        *string     `yaml:"error-after"`
 }
@@ -786,6 +811,10 @@ func (y *specYAML) apply(s ModelSpec) ModelSpec {
 	if y.ApprovedOnly != nil {
 		s.ApprovedOnly = *y.ApprovedOnly
 	}
+	set(&s.MLflowURI, y.MLflowURI)
+	set(&s.RegisteredModel, y.RegisteredModel)
+	set(&s.Stage, y.Stage)
+	set(&s.Alias, y.Alias)
 	set(&s.WarnAfter, y.WarnAfter)
 	set(&s.ErrorAfter, y.ErrorAfter)
 	return s

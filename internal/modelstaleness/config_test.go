@@ -53,7 +53,7 @@ func TestValidateBadInput(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{"unknown source", git(func(c *Config) { c.Model.Source = "svn" }), `--source "svn": unknown source (want git, github, s3, ecr, ssm, sagemaker)`},
+		{"unknown source", git(func(c *Config) { c.Model.Source = "svn" }), `--source "svn": unknown source (want git, github, s3, ecr, ssm, sagemaker, mlflow)`},
 		{"bad duration", git(func(c *Config) { c.Model.WarnAfter = "7x" }), `--warn-after "7x": unknown unit 'x'`},
 		{"fractional duration", git(func(c *Config) { c.Model.ErrorAfter = "1.5d" }), `--error-after "1.5d"`},
 		{"zero duration", git(func(c *Config) { c.Model.WarnAfter = "0d" }), `--warn-after "0d": must be more than zero`},

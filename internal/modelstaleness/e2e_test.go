@@ -103,6 +103,7 @@ func TestSeedMonitoringStage(t *testing.T) {
 		"last-updated": daysAgo(9).Format("2006-01-02T15:04:05Z"),
 		"source":       "github",
 		"commit":       sha(2),
+		"version":      "",
 		"notified":     "email sent, issue my-org/credit-model#1 opened",
 	}
 	for k, v := range want {

@@ -24,6 +24,7 @@ type Result struct {
 	AgeHuman   string        `json:"ageHuman,omitempty"`
 	Source     string        `json:"source"`
 	Commit     string        `json:"commit,omitempty"`
+	Version    string        `json:"version,omitempty"`
 	Notified   []string      `json:"notified"`
 	DryRun     bool          `json:"dryRun"`
 	CheckedAt  string        `json:"checkedAt"`
@@ -51,8 +52,11 @@ type ModelResult struct {
 	Subject     string `json:"subject,omitempty"`
 	URL         string `json:"url,omitempty"`
 	// Item is what was found for the sources without commits: the S3 key,
-	// the image digest, the parameter version, the model package ARN.
-	Item     string   `json:"item,omitempty"`
+	// the image digest, the parameter version, the model package ARN, the
+	// MLflow model version.
+	Item string `json:"item,omitempty"`
+	// Version is the MLflow model version (mlflow).
+	Version  string   `json:"version,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	// Notified lists what was sent or changed in this run.
 	Notified      []string       `json:"notified"`
@@ -98,7 +102,7 @@ func (r *Result) sum() {
 	w := r.Models[worst]
 	r.Stale, r.State, r.Model = w.Stale, w.State, w.Name
 	r.LastUpdated, r.AgeSeconds, r.AgeHuman = w.LastUpdated, w.AgeSeconds, w.AgeHuman
-	r.Source, r.Commit = w.Source, w.Commit
+	r.Source, r.Commit, r.Version = w.Source, w.Commit, w.Version
 }
 
 func age(m ModelResult) int64 {
@@ -123,6 +127,7 @@ func (r *Result) Outputs() []action.Output {
 		{Name: "last-updated", Value: r.LastUpdated},
 		{Name: "source", Value: r.Source},
 		{Name: "commit", Value: r.Commit},
+		{Name: "version", Value: r.Version},
 		{Name: "notified", Value: strings.Join(r.Notified, ", ")},
 		{Name: "models", Value: string(models)},
 	}

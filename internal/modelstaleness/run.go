@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -25,8 +26,11 @@ type Deps struct {
 	SageMaker SageMakerAPI
 	SNS       SNSAPI
 	SES       SESAPI
-	Log       action.Logger
-	Now       func() time.Time
+	// MLflow is the HTTP client for MLflow tracking servers; nil for one
+	// with a minute's timeout per request and the environment's proxy.
+	MLflow *http.Client
+	Log    action.Logger
+	Now    func() time.Time
 	// Sleep waits for d or until ctx is done (waiting out a GitHub
 	// secondary rate limit); tests shorten it.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -45,6 +49,7 @@ type change struct {
 	subject  string // the commit's first line
 	url      string // a link to the commit
 	item     string // the object, image, parameter version or package found
+	version  string // mlflow: the model version
 	warnings []string
 }
 
@@ -83,6 +88,14 @@ func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
 	defer cancel()
 
 	gh := &githubAPI{client: deps.GitHub, sleep: deps.Sleep, log: deps.Log, timeout: cfg.Timeout}
+	ml := &mlflowAPI{
+		client: deps.MLflow, sleep: deps.Sleep, log: deps.Log, timeout: cfg.Timeout,
+		token: cfg.MLflowToken, user: cfg.MLflowUsername, pass: cfg.MLflowPassword,
+		noCredentialsGiven: cfg.MLflowToken == "" && cfg.MLflowUsername == "" && cfg.MLflowPassword == "",
+	}
+	if ml.client == nil {
+		ml.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
+	}
 	now := deps.Now().UTC()
 	res := &Result{DryRun: cfg.DryRun, CheckedAt: now.Format(time.RFC3339)}
 	var errs []error
@@ -101,7 +114,7 @@ func Run(ctx context.Context, p *Plan, deps Deps) (*Result, error) {
 			ErrorAfter: m.Spec.ErrorAfter,
 			Notified:   []string{},
 		}
-		ch, err := find(ctx, m, deps, gh)
+		ch, err := find(ctx, m, deps, gh, ml)
 		if err != nil {
 			mr.State, mr.Stale, mr.Error = StateUnknown, true, err.Error()
 			errs = append(errs, exitcode.Wrap(exitcode.Of(err), fmt.Errorf("%s%w", name(m), err)))
@@ -164,7 +177,7 @@ func fails(failOn, state string) bool {
 	return false
 }
 
-func find(ctx context.Context, m *Model, deps Deps, gh *githubAPI) (*change, error) {
+func find(ctx context.Context, m *Model, deps Deps, gh *githubAPI, ml *mlflowAPI) (*change, error) {
 	switch m.Spec.Source {
 	case SourceGit:
 		return gitLastChange(ctx, deps.Git, m)
@@ -190,6 +203,8 @@ func find(ctx context.Context, m *Model, deps Deps, gh *githubAPI) (*change, err
 			return nil, errors.New("internal error: no SageMaker client")
 		}
 		return sageMakerLastChange(ctx, deps.SageMaker, m)
+	case SourceMLflow:
+		return ml.lastChange(ctx, m)
 	}
 	return nil, fmt.Errorf("internal error: source %q", m.Spec.Source)
 }
@@ -224,6 +239,15 @@ func (m *Model) target() string {
 			return s.ModelPackageGroup + " (approved only)"
 		}
 		return s.ModelPackageGroup
+	case SourceMLflow:
+		t := m.mlflowURL + " " + s.RegisteredModel
+		switch {
+		case s.Alias != "":
+			t += "@" + s.Alias
+		case m.stage != "":
+			t += " (stage " + m.stage + ")"
+		}
+		return t
 	}
 	return ""
 }
@@ -241,7 +265,7 @@ func (mr *ModelResult) judge(m *Model, ch *change, now time.Time) {
 	mr.LastUpdated = at.Format(time.RFC3339)
 	mr.AgeSeconds = &secs
 	mr.AgeHuman = HumanAge(age)
-	mr.Commit, mr.Author, mr.Subject, mr.URL, mr.Item = ch.commit, ch.author, ch.subject, ch.url, ch.item
+	mr.Commit, mr.Author, mr.Subject, mr.URL, mr.Item, mr.Version = ch.commit, ch.author, ch.subject, ch.url, ch.item, ch.version
 	switch {
 	case m.errorAfter > 0 && age >= m.errorAfter:
 		mr.State = StateError
