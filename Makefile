@@ -11,6 +11,8 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/mlship/mlship/internal/version.Version=$(VERSION)
+# internal/toolset.BuildTags: every build of a tool has them.
+TAGS    := urfave_cli_no_docs
 TOOLS   := $(notdir $(wildcard cmd/*))
 
 IMAGE           ?= ghcr.io/mlship/mlship
@@ -29,7 +31,7 @@ platforms = $(subst $(comma),$(space),$(IMAGE_PLATFORMS))
 build: $(TOOLS)
 
 $(TOOLS):
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$@ ./cmd/$@
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o bin/$@ ./cmd/$@
 
 # image-scan runs without the race detector: Trivy's package-level loggers
 # share a buffer that is not safe for concurrent use (trivy/pkg/log
@@ -74,7 +76,7 @@ image:
 		arch=$${p#linux/}; \
 		for t in $(TOOLS); do \
 			echo "building $$t for $$p"; \
-			CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/linux-$$arch/$$t ./cmd/$$t; \
+			CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(IMAGE_DIR)/linux-$$arch/$$t ./cmd/$$t; \
 		done; \
 	done
 	$(GO) run ./internal/image/mkimage -out $(IMAGE_DIR)/oci -name $(IMAGE) \
