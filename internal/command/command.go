@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -358,7 +359,9 @@ func (c *Command) inputExample() string {
 
 // goFlagError is how Go's flag package, which urfave/cli parses with,
 // reports a value that does not parse.
-var goFlagError = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
+var goFlagError = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
+})
 
 // usageError turns urfave/cli's parse errors into the one form every bad
 // input takes: the option as the user wrote it, then what is wrong.
@@ -367,7 +370,7 @@ func (c *Command) usageError(err error) error {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		return fmt.Errorf("--%s: no such option (see --help)", name)
 	}
-	m := goFlagError.FindStringSubmatch(msg)
+	m := goFlagError().FindStringSubmatch(msg)
 	if m == nil {
 		return err
 	}
