@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mlship/mlship/internal/toolset"
 )
 
 // The installer tests run actions/install/install.sh with bash against a
@@ -60,7 +62,7 @@ func releasedBinary(t *testing.T) string {
 			return
 		}
 		buildBin = filepath.Join(buildDir, testTool)
-		cmd := exec.Command("go", "build", "-trimpath",
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", toolset.BuildTags,
 			"-ldflags", "-s -w -X github.com/mlship/mlship/internal/version.Version="+testVersion,
 			"-o", buildBin, "./cmd/"+testTool)
 		cmd.Dir = ".."

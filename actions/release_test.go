@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlship/mlship/internal/toolset"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -179,5 +181,63 @@ func TestReleaseAttestsEveryArchive(t *testing.T) {
 	}
 	if !found {
 		t.Error("release.yml has no actions/attest-build-provenance step: install.sh could not verify a release")
+	}
+}
+
+// TestEveryBuildHasTheBuildTags checks that the release, the Makefile (its
+// build and image targets) and the installer's build from source all build
+// with toolset.BuildTags, so that every binary a user runs is the one the
+// start-up benchmarks measure.
+func TestEveryBuildHasTheBuildTags(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile(filepath.Join("..", "goreleaser.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg goreleaserFile
+	if err := yaml.Unmarshal(src, &cfg); err != nil {
+		t.Fatalf("parsing goreleaser.yaml: %v", err)
+	}
+	for _, b := range cfg.Builds {
+		if !slices.Contains(b.Flags, "-tags="+toolset.BuildTags) {
+			t.Errorf("goreleaser.yaml build %s: flags %q lack -tags=%s", b.ID, b.Flags, toolset.BuildTags)
+		}
+	}
+
+	makefile, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(makefile), "\nTAGS    := "+toolset.BuildTags+"\n") {
+		t.Errorf("Makefile: TAGS is not %q", toolset.BuildTags)
+	}
+	builds := 0
+	for _, line := range strings.Split(string(makefile), "\n") {
+		if strings.Contains(line, "$(GO) build") && strings.Contains(line, "./cmd/") {
+			builds++
+			if !strings.Contains(line, "-tags $(TAGS)") {
+				t.Errorf("Makefile builds a tool without -tags $(TAGS): %s", strings.TrimSpace(line))
+			}
+		}
+	}
+	if builds < 2 {
+		t.Errorf("Makefile: found %d tool builds, want the build and image targets'", builds)
+	}
+
+	install, err := os.ReadFile(filepath.Join("install", "install.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	builds = 0
+	for _, line := range strings.Split(string(install), "\n") {
+		if strings.Contains(line, "go build") && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			builds++
+			if !strings.Contains(line, "-tags "+toolset.BuildTags) {
+				t.Errorf("install.sh builds without -tags %s: %s", toolset.BuildTags, strings.TrimSpace(line))
+			}
+		}
+	}
+	if builds == 0 {
+		t.Error("install.sh: no go build found (the build from source)")
 	}
 }

@@ -407,7 +407,7 @@ install_from_source() {
 
 	log "building $tool from source in $root (ref '${ref:-local}')"
 	mkdir "$work/bin"
-	(cd "$root" && CGO_ENABLED=0 go build -trimpath -o "$(native_path "$work/bin/$bin")" "./cmd/$tool") ||
+	(cd "$root" && CGO_ENABLED=0 go build -trimpath -tags urfave_cli_no_docs -o "$(native_path "$work/bin/$bin")" "./cmd/$tool") ||
 		die "building $tool from source in $root failed"
 
 	if [ -n "$commit" ]; then

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/sethvargo/go-githubactions"
 )
@@ -71,7 +72,7 @@ func New(stdout, stderr io.Writer, getenv func(string) string) *Action {
 // InWorkflow reports whether the tool runs inside a GitHub Actions step.
 func (a *Action) InWorkflow() bool { return a.inWorkflow }
 
-var outputName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+var outputName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`) })
 
 // SetOutputs writes step outputs to GITHUB_OUTPUT. Each value is written
 // with a delimiter of its own, random and checked not to occur in the value,
@@ -94,7 +95,7 @@ func (a *Action) SetOutputs(outs []Output) error {
 	var left []string
 	used := a.outputUsed
 	for _, o := range outs {
-		if !outputName.MatchString(o.Name) {
+		if !outputName().MatchString(o.Name) {
 			return fmt.Errorf("writing outputs: invalid output name %q", o.Name)
 		}
 		size := UTF16Size(o.Name) + UTF16Size(o.Value)

@@ -8,6 +8,7 @@ package awsconfig
 import (
 	"context"
 	"regexp"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -32,14 +33,14 @@ func RegionFlag() cli.Flag {
 
 // regionName is the form of every AWS region name: us-east-1,
 // us-gov-west-1, cn-northwest-1, eu-isoe-west-1.
-var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+var regionName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`) })
 
 // CheckRegion reports a --region value that is not an AWS region name as
 // bad input; empty is fine (the environment or shared config decides).
 // Tools call it in their Validate, so a bad region stops a run before any
 // other work.
 func CheckRegion(region string) error {
-	if region != "" && !regionName.MatchString(region) {
+	if region != "" && !regionName().MatchString(region) {
 		return exitcode.BadInputf("--region %q: not an AWS region name (such as us-east-1)", region)
 	}
 	return nil
@@ -69,7 +70,7 @@ func Load(ctx context.Context, tool, region string) (aws.Config, error) {
 	if cfg.Region == "" {
 		return aws.Config{}, exitcode.BadInputf("no AWS region: set --region or AWS_REGION")
 	}
-	if !regionName.MatchString(cfg.Region) {
+	if !regionName().MatchString(cfg.Region) {
 		return aws.Config{}, exitcode.BadInputf("AWS region %q (from AWS_REGION, AWS_DEFAULT_REGION or the shared config): not an AWS region name (such as us-east-1)", cfg.Region)
 	}
 	return cfg, nil

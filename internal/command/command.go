@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -142,6 +143,14 @@ EXIT CODES:
 // context) is abandoned with exit 3, and a second signal ends the process
 // at once.
 func (c *Command) Main(args []string, env Env) int {
+	// --version alone is answered before the signal handlers and the flag
+	// set exist: it is what scripts and start-up measurements run most.
+	// Every other form of it (-version, --version=true, with other
+	// options) goes through the flag set and prints the same line.
+	if len(args) == 2 && (args[1] == "--version" || args[1] == "-v") {
+		c.printVersion(env.Stdout)
+		return exitcode.OK
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return c.mainContext(ctx, stop, args, env)
@@ -228,7 +237,7 @@ func (c *Command) run(ctx context.Context, args []string, env Env) (code int) {
 				return cli.ShowAppHelp(cctx)
 			}
 			if cctx.Bool("version") {
-				fmt.Fprintf(env.Stdout, "%s version %s\n", c.Name, version.String())
+				c.printVersion(env.Stdout)
 				return nil
 			}
 			if c.ArgsUsage == "" && cctx.NArg() > 0 {
@@ -274,6 +283,10 @@ func (c *Command) run(ctx context.Context, args []string, env Env) (code int) {
 		fail(err)
 	}
 	return code
+}
+
+func (c *Command) printVersion(w io.Writer) {
+	fmt.Fprintf(w, "%s version %s\n", c.Name, version.String())
 }
 
 // writeJSONFile writes the result as --json prints it, through a file
@@ -346,7 +359,9 @@ func (c *Command) inputExample() string {
 
 // goFlagError is how Go's flag package, which urfave/cli parses with,
 // reports a value that does not parse.
-var goFlagError = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
+var goFlagError = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
+})
 
 // usageError turns urfave/cli's parse errors into the one form every bad
 // input takes: the option as the user wrote it, then what is wrong.
@@ -355,7 +370,7 @@ func (c *Command) usageError(err error) error {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		return fmt.Errorf("--%s: no such option (see --help)", name)
 	}
-	m := goFlagError.FindStringSubmatch(msg)
+	m := goFlagError().FindStringSubmatch(msg)
 	if m == nil {
 		return err
 	}

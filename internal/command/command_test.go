@@ -261,6 +261,35 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 }
 
+// --version alone is answered before the flag set is built; every other
+// form goes through it. Both print the same line, in a workflow too;
+// --version alone does not read the inputs, so one that would be bad input
+// for a run does not stop it.
+func TestVersionForms(t *testing.T) {
+	t.Parallel()
+	workflow := map[string]string{"GITHUB_ACTIONS": "true"}
+	badInput := map[string]string{"GITHUB_ACTIONS": "true", "INPUT_COUNT": "many"}
+	tests := []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"--version"}, nil},
+		{[]string{"--version"}, badInput},
+		{[]string{"-v"}, badInput},
+		{[]string{"-version"}, nil},
+		{[]string{"-version"}, workflow},
+		{[]string{"--version=true"}, nil},
+		{[]string{"--name", "x", "--version"}, workflow},
+		{[]string{"--version", "--json"}, nil},
+	}
+	for _, tc := range tests {
+		code, stdout, stderr := run(t, tc.env, tc.args...)
+		if code != 0 || stdout != "echo-tool version dev\n" || stderr != "" {
+			t.Errorf("%q (env %v): exit %d, stdout %q, stderr %q", tc.args, tc.env, code, stdout, stderr)
+		}
+	}
+}
+
 func TestUndeclaredOutputIsAnInternalError(t *testing.T) {
 	t.Parallel()
 	c := echo()

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlship/mlship/internal/toolset"
+
 	"github.com/mlship/mlship/internal/action/actiontest"
 	"github.com/mlship/mlship/internal/ecrfake"
 )
@@ -44,7 +46,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", dir + string(filepath.Separator)}
+		args := []string{"build", "-trimpath", "-tags", toolset.BuildTags, "-ldflags", "-s -w", "-o", dir + string(filepath.Separator)}
 		for _, t := range tools {
 			args = append(args, "./cmd/"+t)
 		}

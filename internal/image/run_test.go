@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mlship/mlship/internal/toolset"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -43,7 +45,7 @@ func testLayout(t *testing.T) (dir string, whole bool) {
 	}
 	bin := t.TempDir()
 	for _, tool := range []string{"policy-gate", "metrics-export"} {
-		cmd := exec.Command(goCommand(), "build", "-trimpath", "-ldflags", "-X github.com/mlship/mlship/internal/version.Version=v0.0.0-test",
+		cmd := exec.Command(goCommand(), "build", "-trimpath", "-tags", toolset.BuildTags, "-ldflags", "-X github.com/mlship/mlship/internal/version.Version=v0.0.0-test",
 			"-o", filepath.Join(bin, tool), "./cmd/"+tool)
 		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)

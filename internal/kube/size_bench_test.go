@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/mlship/mlship/internal/toolset"
 )
 
 // maxBinary is the size the tools that link Kubernetes aim to stay under.
@@ -32,7 +34,7 @@ func BenchmarkBinarySize(b *testing.B) {
 		sizes = map[string]int64{}
 		for _, tool := range []string{"eks-rollout", "health-rollback"} {
 			out := filepath.Join(dir, tool)
-			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../../cmd/"+tool)
+			cmd := exec.Command("go", "build", "-trimpath", "-tags", toolset.BuildTags, "-ldflags", "-s -w", "-o", out, "../../cmd/"+tool)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if msg, err := cmd.CombinedOutput(); err != nil {
 				sizesErr = err

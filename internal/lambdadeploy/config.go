@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlship/mlship/internal/awsconfig"
@@ -158,11 +159,11 @@ type Step struct {
 }
 
 var (
-	funcNameRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
-	funcARNRe  = regexp.MustCompile(`^arn:aws[a-z-]*:lambda:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$`)
-	aliasRe    = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,128}$`)
-	envKeyRe   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]+$`)
-	paramRe    = regexp.MustCompile(`^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?/?[a-zA-Z0-9_.\-/]+$`)
+	funcNameRe = lazyRegexp(`^[a-zA-Z0-9_-]{1,64}$`)
+	funcARNRe  = lazyRegexp(`^arn:aws[a-z-]*:lambda:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$`)
+	aliasRe    = lazyRegexp(`^[a-zA-Z0-9_-]{1,128}$`)
+	envKeyRe   = lazyRegexp(`^[a-zA-Z][a-zA-Z0-9_]+$`)
+	paramRe    = lazyRegexp(`^(arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter)?/?[a-zA-Z0-9_.\-/]+$`)
 )
 
 // reservedEnv are the variables Lambda sets itself and refuses to take.
@@ -213,10 +214,10 @@ func (c *Config) checkFunction(p *Plan) error {
 	switch {
 	case fn == "":
 		return exitcode.BadInputf("--function: required")
-	case funcNameRe.MatchString(fn):
+	case funcNameRe().MatchString(fn):
 		p.function, p.funcName = fn, fn
 	default:
-		m := funcARNRe.FindStringSubmatch(fn)
+		m := funcARNRe().FindStringSubmatch(fn)
 		if m == nil {
 			return bad("function", c.Function, "neither a function name (letters, digits, - and _, at most 64) nor a function ARN")
 		}
@@ -229,7 +230,7 @@ func (c *Config) checkFunction(p *Plan) error {
 		switch {
 		case c.Alias == "$LATEST":
 			return bad("alias", c.Alias, "$LATEST is not an alias")
-		case !aliasRe.MatchString(c.Alias) || isDigits(c.Alias):
+		case !aliasRe().MatchString(c.Alias) || isDigits(c.Alias):
 			return bad("alias", c.Alias, "not a valid alias name (letters, digits, - and _, not only digits, at most 128)")
 		}
 	}
@@ -290,7 +291,7 @@ func (c *Config) checkImage(p *Plan) error {
 		p.tag = c.Tag
 	}
 	if c.TagParameter != "" {
-		if !paramRe.MatchString(c.TagParameter) || len(c.TagParameter) > 2048 {
+		if !paramRe().MatchString(c.TagParameter) || len(c.TagParameter) > 2048 {
 			return bad("tag-parameter", c.TagParameter, "not an SSM parameter name")
 		}
 		p.tagParameter = c.TagParameter
@@ -366,7 +367,7 @@ func (c *Config) checkEnv(p *Plan) error {
 }
 
 func checkEnvKey(k string) error {
-	if !envKeyRe.MatchString(k) {
+	if !envKeyRe().MatchString(k) {
 		return fmt.Errorf("%q is not a valid variable name (a letter, then letters, digits or _; at least 2 characters)", k)
 	}
 	if slices.Contains(reservedEnv, k) {
@@ -575,9 +576,15 @@ func (c *Config) checkFiles(p *Plan) error {
 	return nil
 }
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+var unsafeChars = lazyRegexp(`[^A-Za-z0-9_.-]`)
 
-func fileSafe(s string) string { return unsafeChars.ReplaceAllString(s, "_") }
+// lazyRegexp compiles expr when it is first used, not at start-up, which
+// every run (--version included) would pay for.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
+
+func fileSafe(s string) string { return unsafeChars().ReplaceAllString(s, "_") }
 
 func randomSuffix() string {
 	var b [6]byte

@@ -34,6 +34,13 @@ release:
     name: mlship
 `
 
+// BuildTags are the build tags of every build of a tool: releases, the
+// Makefile, the image, the installer's build from source.
+// urfave_cli_no_docs leaves out urfave/cli's man-page and Markdown
+// generation (go-md2man, blackfriday), which no tool uses and whose
+// package initialisation every start-up paid for.
+const BuildTags = "urfave_cli_no_docs"
+
 // Goreleaser renders goreleaser.yaml: a build and an archive for each tool,
 // sharing one defaults block each.
 func Goreleaser() string {
@@ -46,6 +53,7 @@ func Goreleaser() string {
         - CGO_ENABLED=0
       flags:
         - -trimpath
+        - -tags=` + BuildTags + `
       ldflags:
         - -s -w -X github.com/mlship/mlship/internal/version.Version={{.Version}}
       mod_timestamp: "{{ .CommitTimestamp }}"
