@@ -62,7 +62,19 @@ Then watches the rollout until kubectl's status viewer says it is done (for
 a Deployment: the new generation observed, every replica updated, the old
 ones gone, the new ones available), printing its progress, within
 --timeout. Success is reported only when the pods of the new revision run
-the images asked for. When the rollout exceeds its progress deadline or the
+the images asked for.
+
+An InferenceService of KServe (--deployment inferenceservice/NAME, or
+isvc/NAME) is changed in its predictor: --storage-uri sets the model's
+storageUri, --container the image of a container of spec.predictor.containers
+or of the model (kserve-container), --canary-traffic-percent the share of
+traffic the new revision gets. The wait then follows KServe's status: the
+generation observed, Ready, PredictorReady, IngressReady and
+LatestDeploymentReady True, the latest created revision the latest ready
+one; a condition KServe sets False fails the rollout with its reason and
+message, and --rollback-on-failure restores the predictor recorded before.
+
+When the rollout exceeds its progress deadline or the
 timeout, it exits 1 with the Deployment's condition and each pod that is not
 ready with its reason (ImagePullBackOff with the image, CrashLoopBackOff with
 the last exit code, Pending with the scheduler's reason). When someone else
@@ -80,18 +92,22 @@ manifests, and prints the plan.`,
     --timeout 300s --rollback-on-failure
 eks-rollout --context kind-dev --manifest k8s/ \
     --image retail-api=123456789012.dkr.ecr.us-east-1.amazonaws.com/retail-api:build-42-abc1234
-eks-rollout --kubeconfig ~/.kube/config --deployment statefulset/model-cache --container cache=redis:7.4 --dry-run`,
+eks-rollout --kubeconfig ~/.kube/config --deployment statefulset/model-cache --container cache=redis:7.4 --dry-run
+eks-rollout --cluster ml-prod --namespace models --deployment isvc/credit-model \
+    --storage-uri s3://models/credit/v8 --canary-traffic-percent 10 --rollback-on-failure`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "cluster", Usage: "EKS cluster `NAME`: connect with AWS credentials alone (DescribeCluster and an STS-signed token), no kubeconfig"},
 			awsconfig.RegionFlag(),
 			&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `PATH` for any other cluster (default: KUBECONFIG, else ~/.kube/config)"},
 			&cli.StringFlag{Name: "context", Usage: "kubeconfig context `NAME` (default: its current context)"},
 			&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}, Usage: "`NAMESPACE` of the workload (default: the context's, else default)"},
-			&cli.StringFlag{Name: "deployment", Usage: "the workload `NAME` to set images on and report: a Deployment, or KIND/NAME (statefulset/db, daemonset/agent)"},
-			&cli.StringFlag{Name: "kind", Value: "deployment", Usage: "`KIND` of --deployment when it is a bare name: deployment, statefulset or daemonset"},
+			&cli.StringFlag{Name: "deployment", Usage: "the workload `NAME` to set images on and report: a Deployment, or KIND/NAME (statefulset/db, daemonset/agent, inferenceservice/model or isvc/model)"},
+			&cli.StringFlag{Name: "kind", Value: "deployment", Usage: "`KIND` of --deployment when it is a bare name: deployment, statefulset, daemonset or inferenceservice (isvc)"},
 			&cli.StringSliceFlag{Name: "container", Usage: "container image to set, `NAME=IMAGE` as kubectl set image (repeatable; IMAGE alone for a pod with one container, *=IMAGE for all)"},
 			&cli.StringSliceFlag{Name: "manifest", Usage: "manifest `PATH` (file or directory of .yaml, .yml, .json) to apply with server-side apply (repeatable)"},
 			&cli.StringSliceFlag{Name: "image", Usage: "`NAME=IMAGE`: in the manifests, the image named NAME (without tag) becomes IMAGE (repeatable)"},
+			&cli.StringFlag{Name: "storage-uri", Usage: "for an InferenceService: the model `URI` to serve (spec.predictor.model.storageUri: s3://, gs://, pvc://, hf://...)"},
+			&cli.StringFlag{Name: "canary-traffic-percent", Usage: "for an InferenceService: the `PERCENT` (0 to 100) of traffic the new revision gets, the rest staying on the last one rolled out (spec.predictor.canaryTrafficPercent)"},
 			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "how long to wait for the rollout (e.g. 300s, 10m)"},
 			&cli.BoolFlag{Name: "rollback-on-failure", Usage: "when the rollout fails, undo it to the revision recorded before the change and wait for that"},
 			&cli.BoolFlag{Name: "force-conflicts", Usage: "server-side apply takes over fields another field manager owns (kubectl apply --force-conflicts)"},
@@ -101,18 +117,20 @@ eks-rollout --kubeconfig ~/.kube/config --deployment statefulset/model-cache --c
 		Outputs: outs,
 		Run: func(ctx context.Context, c *cli.Context, rt *command.Runtime) (command.Result, error) {
 			cfg := &Config{
-				Target:            kube.Target{Cluster: c.String("cluster"), Kubeconfig: c.String("kubeconfig"), Context: c.String("context")},
-				Namespace:         c.String("namespace"),
-				Deployment:        c.String("deployment"),
-				Kind:              c.String("kind"),
-				Containers:        c.StringSlice("container"),
-				Manifests:         c.StringSlice("manifest"),
-				Images:            c.StringSlice("image"),
-				Timeout:           c.Duration("timeout"),
-				RollbackOnFailure: c.Bool("rollback-on-failure"),
-				ForceConflicts:    c.Bool("force-conflicts"),
-				DryRun:            c.Bool("dry-run"),
-				StateFile:         c.String("state-file"),
+				Target:               kube.Target{Cluster: c.String("cluster"), Kubeconfig: c.String("kubeconfig"), Context: c.String("context")},
+				Namespace:            c.String("namespace"),
+				Deployment:           c.String("deployment"),
+				Kind:                 c.String("kind"),
+				Containers:           c.StringSlice("container"),
+				Manifests:            c.StringSlice("manifest"),
+				Images:               c.StringSlice("image"),
+				StorageURI:           c.String("storage-uri"),
+				CanaryTrafficPercent: c.String("canary-traffic-percent"),
+				Timeout:              c.Duration("timeout"),
+				RollbackOnFailure:    c.Bool("rollback-on-failure"),
+				ForceConflicts:       c.Bool("force-conflicts"),
+				DryRun:               c.Bool("dry-run"),
+				StateFile:            c.String("state-file"),
 			}
 			if err := cfg.Validate(); err != nil {
 				return nil, err

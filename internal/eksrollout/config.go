@@ -2,6 +2,8 @@ package eksrollout
 
 import (
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +33,11 @@ type Config struct {
 	Manifests  []string // files or directories
 	Images     []string // NAME=IMAGE substituted in the manifests
 
+	// For an InferenceService: the model's storage URI, and the share of
+	// traffic the new revision gets ("" leaves it as it is).
+	StorageURI           string
+	CanaryTrafficPercent string
+
 	Timeout           time.Duration
 	RollbackOnFailure bool
 	ForceConflicts    bool
@@ -42,6 +49,7 @@ type Config struct {
 	containers map[string]string
 	subs       []kube.ImageSub
 	objects    []kube.Object
+	canary     *int64
 }
 
 // Validate checks every input and parses them. It reads only local files
@@ -60,7 +68,7 @@ func (c *Config) Validate() error {
 	if c.Kind != "" {
 		k, ok := kube.ParseKind(c.Kind)
 		if !ok {
-			return bad("--kind %q: unknown kind (want deployment, statefulset or daemonset)", c.Kind)
+			return bad("--kind %q: unknown kind (want %s)", c.Kind, kube.KindNames)
 		}
 		kind = k
 	}
@@ -72,7 +80,10 @@ func (c *Config) Validate() error {
 		r.Namespace = c.Namespace
 		c.ref = &r
 	}
-	if len(c.Containers) == 0 && len(c.Manifests) == 0 {
+	if err := c.validateInferenceService(); err != nil {
+		return err
+	}
+	if len(c.Containers) == 0 && len(c.Manifests) == 0 && !c.isvc() {
 		return bad("nothing to roll out: give --container NAME=IMAGE (with --deployment) or --manifest")
 	}
 	if len(c.Containers) > 0 && c.ref == nil {
@@ -132,6 +143,50 @@ func (c *Config) Validate() error {
 		if err := kube.CheckStatePath(c.StateFile); err != nil {
 			return bad("--state-file %q: %v", c.StateFile, err)
 		}
+	}
+	return nil
+}
+
+func (c *Config) isvc() bool { return c.ref != nil && c.ref.Kind == kube.InferenceService }
+
+// maxStorageURI bounds --storage-uri (KServe's URIs are bucket paths, PVC
+// paths and model hub names).
+const maxStorageURI = 2048
+
+// validateInferenceService checks the inputs that are for an
+// InferenceService only, and that one is given what it can take.
+func (c *Config) validateInferenceService() error {
+	bad := exitcode.BadInputf
+	if s := strings.TrimSpace(c.CanaryTrafficPercent); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 || n > 100 {
+			return bad("--canary-traffic-percent %q: want a whole number from 0 to 100", c.CanaryTrafficPercent)
+		}
+		c.canary = &n
+	}
+	if c.StorageURI != "" {
+		u, err := url.Parse(c.StorageURI)
+		switch {
+		case len(c.StorageURI) > maxStorageURI:
+			return bad("--storage-uri: longer than %d characters", maxStorageURI)
+		case err != nil || u.Scheme == "" || strings.ContainsAny(c.StorageURI, " \t\r\n"):
+			return bad("--storage-uri %q: not a model URI with a scheme (s3://, gs://, pvc://, hf://, https://, oci://)", c.StorageURI)
+		}
+	}
+	if !c.isvc() {
+		switch {
+		case c.StorageURI != "":
+			return bad("--storage-uri %q: is for an InferenceService (--deployment inferenceservice/NAME)", c.StorageURI)
+		case c.canary != nil:
+			return bad("--canary-traffic-percent %q: is for an InferenceService (--deployment inferenceservice/NAME)", c.CanaryTrafficPercent)
+		}
+		return nil
+	}
+	if len(c.Manifests) > 0 {
+		return bad("--manifest %q: an InferenceService is changed with --storage-uri, --container and --canary-traffic-percent, not from manifests", c.Manifests[0])
+	}
+	if len(c.Containers) == 0 && c.StorageURI == "" && c.canary == nil {
+		return bad("--deployment %q: nothing to roll out: give --storage-uri URI, --container NAME=IMAGE or --canary-traffic-percent N", c.Deployment)
 	}
 	return nil
 }

@@ -27,6 +27,18 @@ type WorkloadResult struct {
 	ReadyReplicas    int32             `json:"readyReplicas"`
 	Changed          bool              `json:"changed"`
 	RolledBack       bool              `json:"rolledBack"`
+	// For an InferenceService, from KServe's status at the end:
+	// status.components.predictor's latestReadyRevision (and the one ready
+	// before the rollout) and previousRolledoutRevision, the percent of
+	// traffic the latest ready revision gets, status.url; and the model's
+	// storageUri before and after.
+	LatestReadyRevision       string `json:"latestReadyRevision,omitempty"`
+	PreviousReadyRevision     string `json:"previousReadyRevision,omitempty"`
+	PreviousRolledoutRevision string `json:"previousRolledoutRevision,omitempty"`
+	TrafficPercent            *int64 `json:"trafficPercent,omitempty"`
+	URL                       string `json:"url,omitempty"`
+	StorageURI                string `json:"storageUri,omitempty"`
+	PreviousStorageURI        string `json:"previousStorageUri,omitempty"`
 }
 
 // Result is what a rollout did (or, in a dry run, would do). Its
@@ -58,19 +70,29 @@ var outputSpecs = []struct{ name, desc string }{
 	{"state-file", "Path of the JSON record of the state before the rollout and of the change, which health-rollback reads (empty in a dry run)."},
 	{"changed", "true when the rollout made a new revision; false when the workload already ran these images."},
 	{"rolled-back", "true when a failed rollout was rolled back (--rollback-on-failure)."},
+	{"latest-ready-revision", "For an InferenceService: the predictor's latest ready revision after the rollout (KServe's status.components.predictor.latestReadyRevision)."},
+	{"previous-rolledout-revision", "For an InferenceService: the predictor's previousRolledoutRevision after the rollout."},
+	{"traffic-percent", "For an InferenceService: the percent of traffic the latest ready revision gets after the rollout."},
+	{"url", "For an InferenceService: its URL (status.url)."},
 }
 
 // Outputs implements command.Result.
 func (r *Result) Outputs() []action.Output {
 	vals := map[string]string{
-		"revision":          revision(r.Revision),
-		"previous-revision": revision(r.PreviousRevision),
-		"previous-images":   imagesJSON(r.PreviousImages),
-		"images":            imagesJSON(r.Images),
-		"ready-replicas":    strconv.Itoa(int(r.ReadyReplicas)),
-		"state-file":        r.StateFile,
-		"changed":           strconv.FormatBool(r.Changed),
-		"rolled-back":       strconv.FormatBool(r.RolledBack),
+		"revision":                    revision(r.Revision),
+		"previous-revision":           revision(r.PreviousRevision),
+		"previous-images":             imagesJSON(r.PreviousImages),
+		"images":                      imagesJSON(r.Images),
+		"ready-replicas":              strconv.Itoa(int(r.ReadyReplicas)),
+		"state-file":                  r.StateFile,
+		"changed":                     strconv.FormatBool(r.Changed),
+		"rolled-back":                 strconv.FormatBool(r.RolledBack),
+		"latest-ready-revision":       r.LatestReadyRevision,
+		"previous-rolledout-revision": r.PreviousRolledoutRevision,
+		"url":                         r.URL,
+	}
+	if r.TrafficPercent != nil {
+		vals["traffic-percent"] = strconv.FormatInt(*r.TrafficPercent, 10)
 	}
 	outs := make([]action.Output, 0, len(outputSpecs))
 	for _, s := range outputSpecs {
@@ -138,7 +160,19 @@ func (r *Result) Summary() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdCode(strings.ToLower(w.Kind)+"/"+w.Name), mdCode(c), mdCode(w.PreviousImages[c]), mdCode(w.Images[c]))
 		}
 	}
-	fmt.Fprintf(&b, "\nRevision %s → %s, %d ready, in %s.\n", orDash(revision(r.PreviousRevision)), orDash(revision(r.Revision)), r.ReadyReplicas, r.Took.Round(time.Second))
+	if r.Kind == string(kube.InferenceService) {
+		if r.StorageURI != "" || r.PreviousStorageURI != "" {
+			fmt.Fprintf(&b, "| %s | storageUri | %s | %s |\n", mdCode(name), mdCode(r.PreviousStorageURI), mdCode(r.StorageURI))
+		}
+		pct := "-"
+		if r.TrafficPercent != nil {
+			pct = strconv.FormatInt(*r.TrafficPercent, 10) + "%"
+		}
+		fmt.Fprintf(&b, "\nRevision %s → %s (%s of traffic; previous rolled out %s), %s, in %s.\n", mdCode(orDash(r.PreviousReadyRevision)), mdCode(orDash(r.LatestReadyRevision)),
+			pct, mdCode(orDash(r.PreviousRolledoutRevision)), mdCode(orDash(r.URL)), r.Took.Round(time.Second))
+	} else {
+		fmt.Fprintf(&b, "\nRevision %s → %s, %d ready, in %s.\n", orDash(revision(r.PreviousRevision)), orDash(revision(r.Revision)), r.ReadyReplicas, r.Took.Round(time.Second))
+	}
 	lines, head := r.Events, "Steps"
 	if r.DryRun {
 		lines, head = r.Plan, "Plan"

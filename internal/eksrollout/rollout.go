@@ -36,6 +36,7 @@ type target struct {
 	change bool // a new generation was made
 	done   *kube.Rollout
 	state  *kube.WorkloadState
+	isvc   *isvcTarget // for an InferenceService
 }
 
 type roller struct {
@@ -82,6 +83,9 @@ func (r *roller) run(ctx context.Context) error {
 	r.res.Namespace = r.ns
 	r.st = kube.State{Cluster: cfg.Target.Cluster, Context: cfg.Target.Context, Server: r.d.Kube.Server}
 	r.plan()
+	if r.primary != nil && r.primary.ref.Kind == kube.InferenceService {
+		return r.runISVC(ctx)
+	}
 	if err := r.read(ctx); err != nil {
 		return err
 	}
@@ -356,6 +360,16 @@ func (r *roller) rollback(ctx context.Context, cause error) error {
 		if !t.change {
 			continue
 		}
+		if t.isvc != nil {
+			note, err := r.rollbackISVC(ctx, t)
+			if err != nil {
+				failed = err
+				break
+			}
+			notes = append(notes, note)
+			r.event("%s", note)
+			continue
+		}
 		if t.before == nil || t.prev == 0 {
 			notes = append(notes, fmt.Sprintf("%s was created by this rollout: there is no earlier revision to roll back to", t.ref))
 			continue
@@ -422,6 +436,14 @@ func (r *roller) finish(err error) {
 		res.Failure = err.Error()
 	}
 	for _, t := range r.targets {
+		if t.isvc != nil {
+			wr := isvcResult(t)
+			res.Workloads = append(res.Workloads, wr)
+			if t == r.primary {
+				res.WorkloadResult = wr
+			}
+			continue
+		}
 		wr := WorkloadResult{Kind: string(t.ref.Kind), Namespace: t.ref.Namespace, Name: t.ref.Name, PreviousRevision: t.prev, Changed: t.change}
 		if t.before != nil {
 			wr.PreviousImages = kube.Images(t.before.Template)

@@ -202,7 +202,7 @@ func (c *Config) validateTarget() error {
 	if c.Kind != "" {
 		k, ok := kube.ParseKind(c.Kind)
 		if !ok {
-			return bad("--kind %q: unknown kind (want deployment, statefulset or daemonset)", c.Kind)
+			return bad("--kind %q: unknown kind (want %s)", c.Kind, kube.KindNames)
 		}
 		kind = k
 	}

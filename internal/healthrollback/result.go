@@ -24,9 +24,12 @@ type Result struct {
 	Deployment       string `json:"deployment,omitempty"`
 	Namespace        string `json:"namespace,omitempty"`
 	RestoredRevision int64  `json:"restoredRevision,omitempty"`
-	Function         string `json:"function,omitempty"`
-	Alias            string `json:"alias,omitempty"`
-	RestoredVersion  string `json:"restoredVersion,omitempty"`
+	// RestoredRevisionName is, for an InferenceService, the predictor
+	// revision that gets all traffic after the rollback.
+	RestoredRevisionName string `json:"restoredRevisionName,omitempty"`
+	Function             string `json:"function,omitempty"`
+	Alias                string `json:"alias,omitempty"`
+	RestoredVersion      string `json:"restoredVersion,omitempty"`
 	// RollbackTook is how long the rollback took, its rollout included.
 	RollbackTook time.Duration `json:"-"`
 
@@ -43,7 +46,7 @@ var outputSpecs = []struct{ name, desc string }{
 	{"healthy", "true when every probe and alarm passed."},
 	{"rolled-back", "true when the unhealthy target was rolled back."},
 	{"failed-checks", `The signals that failed, as JSON: [{"signal":"http","target":URL,"status":503,"latencyMs":..,"bodyExcerpt":..,"problem":..}, {"signal":"alarm","target":NAME,"state":"ALARM","reason":..}].`},
-	{"restored-revision", "The revision the Deployment was rolled back to (empty without a rollback)."},
+	{"restored-revision", "The revision the Deployment was rolled back to, or the InferenceService revision that gets all traffic after the rollback (empty without a rollback)."},
 	{"restored-version", "The version the Lambda alias was rolled back to (empty without a rollback)."},
 }
 
@@ -53,6 +56,9 @@ func (r *Result) Outputs() []action.Output {
 	restored := ""
 	if r.RestoredRevision > 0 && (r.RolledBack || r.DryRun) {
 		restored = strconv.FormatInt(r.RestoredRevision, 10)
+	}
+	if r.RestoredRevisionName != "" && (r.RolledBack || r.DryRun) {
+		restored = r.RestoredRevisionName
 	}
 	version := ""
 	if r.RolledBack || r.DryRun {

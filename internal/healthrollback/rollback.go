@@ -33,6 +33,9 @@ func (r *runner) prepareDeployment(ctx context.Context) error {
 	r.ref = &ref
 	r.res.Deployment = ref.String()
 	r.res.Namespace = ref.Namespace
+	if ref.Kind == kube.InferenceService {
+		return r.prepareISVC(ctx)
+	}
 	w, err := r.d.Kube.Get(ctx, ref)
 	var nf *kube.ErrNotFound
 	if errors.As(err, &nf) {
@@ -61,6 +64,9 @@ func nsOf(w *kube.WorkloadState) string {
 // the live one; then waits for that rollout.
 func (r *runner) rollbackDeployment(ctx context.Context) error {
 	cfg, kc, ref := r.cfg, r.d.Kube, *r.ref
+	if ref.Kind == kube.InferenceService {
+		return r.rollbackISVC(ctx)
+	}
 	rec := cfg.stateRecord()
 	w, err := kc.Get(ctx, ref)
 	if err != nil {

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -46,6 +47,12 @@ type WorkloadState struct {
 	Revision   int64             `json:"revision"`
 	Generation int64             `json:"generation"`
 	Images     map[string]string `json:"images"`
+	// For an InferenceService: its spec.predictor, storage URI and latest
+	// ready revision before the change (Revision is 0: its revisions are
+	// names).
+	Predictor           json.RawMessage `json:"predictor,omitempty"`
+	StorageURI          string          `json:"storageUri,omitempty"`
+	LatestReadyRevision string          `json:"latestReadyRevision,omitempty"`
 	// Deployed is the change, once made; nil before (or when nothing was
 	// changed).
 	Deployed *DeployedState `json:"deployed,omitempty"`
@@ -59,6 +66,12 @@ type DeployedState struct {
 	Images     map[string]string `json:"images"`
 	Succeeded  bool              `json:"succeeded"`
 	RolledBack bool              `json:"rolledBack"`
+	// For an InferenceService: the predictor the change set, and the
+	// revision KServe made ready for it.
+	Predictor            json.RawMessage `json:"predictor,omitempty"`
+	StorageURI           string          `json:"storageUri,omitempty"`
+	CanaryTrafficPercent *int64          `json:"canaryTrafficPercent,omitempty"`
+	LatestReadyRevision  string          `json:"latestReadyRevision,omitempty"`
 }
 
 // Ref names the workload.
@@ -115,5 +128,8 @@ func unwrapPath(err error) error {
 
 // String is the record of one workload for messages.
 func (w *WorkloadState) String() string {
+	if w.Kind == InferenceService {
+		return fmt.Sprintf("%s (revision %s, storageUri %s, %s)", w.Ref(), w.LatestReadyRevision, w.StorageURI, FormatImages(w.Images))
+	}
 	return fmt.Sprintf("%s (revision %d, %s)", w.Ref(), w.Revision, FormatImages(w.Images))
 }

@@ -26,14 +26,29 @@ const (
 	Deployment  Kind = "Deployment"
 	StatefulSet Kind = "StatefulSet"
 	DaemonSet   Kind = "DaemonSet"
+	// InferenceService is KServe's serving.kserve.io/v1beta1
+	// InferenceService: not a pod template but a predictor whose revisions
+	// KServe (and Knative) roll out; see inferenceservice.go.
+	InferenceService Kind = "InferenceService"
 )
 
 // ParseKind reads a kind as kubectl spells it: deployment, deploy,
-// deployments, statefulset, sts, daemonset, ds, in any case, with or
-// without the group (deployment.apps).
+// deployments, statefulset, sts, daemonset, ds, inferenceservice, isvc, in
+// any case, with or without the group (deployment.apps,
+// inferenceservice.serving.kserve.io).
 func ParseKind(s string) (Kind, bool) {
-	s = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".apps")
+	s = strings.ToLower(strings.TrimSpace(s))
+	if k, ok := strings.CutSuffix(s, "."+InferenceServiceGroup); ok {
+		switch k {
+		case "inferenceservice", "inferenceservices", "isvc":
+			return InferenceService, true
+		}
+		return "", false
+	}
+	s = strings.TrimSuffix(s, ".apps")
 	switch s {
+	case "inferenceservice", "inferenceservices", "isvc":
+		return InferenceService, true
 	case "deployment", "deployments", "deploy":
 		return Deployment, true
 	case "statefulset", "statefulsets", "sts":
@@ -44,8 +59,16 @@ func ParseKind(s string) (Kind, bool) {
 	return "", false
 }
 
+// KindNames lists the kinds ParseKind reads, for messages.
+const KindNames = "deployment, statefulset, daemonset or inferenceservice"
+
 // GroupKind is the kind's API group and kind.
-func (k Kind) GroupKind() schema.GroupKind { return schema.GroupKind{Group: "apps", Kind: string(k)} }
+func (k Kind) GroupKind() schema.GroupKind {
+	if k == InferenceService {
+		return schema.GroupKind{Group: InferenceServiceGroup, Kind: string(k)}
+	}
+	return schema.GroupKind{Group: "apps", Kind: string(k)}
+}
 
 // Ref names one workload.
 type Ref struct {
@@ -75,7 +98,7 @@ func ParseRef(s string, kind Kind, namespace string) (Ref, error) {
 	if k, name, ok := strings.Cut(s, "/"); ok {
 		pk, ok := ParseKind(k)
 		if !ok {
-			return Ref{}, exitcode.BadInputf("--deployment %q: unknown kind %q (want deployment, statefulset or daemonset)", s, k)
+			return Ref{}, exitcode.BadInputf("--deployment %q: unknown kind %q (want %s)", s, k, KindNames)
 		}
 		kind, s = pk, name
 	}
@@ -119,6 +142,8 @@ func (c *Client) Get(ctx context.Context, ref Ref) (*Workload, error) {
 			return apps.StatefulSets(ref.Namespace).Get(ctx, ref.Name, opts)
 		case DaemonSet:
 			return apps.DaemonSets(ref.Namespace).Get(ctx, ref.Name, opts)
+		case InferenceService:
+			return nil, fmt.Errorf("an InferenceService has no pod template: read it with GetInferenceService")
 		}
 		return nil, fmt.Errorf("unknown kind %q", ref.Kind)
 	})
