@@ -14,11 +14,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/mlship/mlship/internal/exitcode"
@@ -497,18 +495,8 @@ func (c *Client) WaitInferenceService(ctx context.Context, ref Ref, opts ISVCWai
 		lastMsg = msg
 		return done, nil
 	}
-	sel := fields.OneTermEqualSelector("metadata.name", ref.Name).String()
 	api := c.isvcs(ref.Namespace)
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return api.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return api.Watch(ctx, o)
-		},
-	}
+	lw := listWatchNamed(ref.Name, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return api.List(ctx, o) }, api.Watch)
 	_, err := watchtools.UntilWithSync(wctx, lw, &unstructured.Unstructured{}, nil, cond)
 	took := c.now().Sub(start)
 	var failed *RolloutFailed

@@ -265,19 +265,9 @@ func checkImages(ref Ref, pods []corev1.Pod, want map[string]string) error {
 }
 
 func (c *Client) listWatch(ref Ref) (cache.ListerWatcher, runtime.Object) {
-	sel := fields.OneTermEqualSelector("metadata.name", ref.Name).String()
 	apps := c.Kube.AppsV1()
 	lw := func(list func(context.Context, metav1.ListOptions) (runtime.Object, error), w func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
-		return &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				o.FieldSelector = sel
-				return list(ctx, o)
-			},
-			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				o.FieldSelector = sel
-				return w(ctx, o)
-			},
-		}
+		return listWatchNamed(ref.Name, list, w)
 	}
 	switch ref.Kind {
 	case StatefulSet:
@@ -297,4 +287,19 @@ func metaOf(obj runtime.Object) (metav1.Object, error) {
 		return nil, fmt.Errorf("%T has no metadata", obj)
 	}
 	return m, nil
+}
+
+// listWatchNamed lists and watches the one object called name.
+func listWatchNamed(name string, list func(context.Context, metav1.ListOptions) (runtime.Object, error), w func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return w(ctx, o)
+		},
+	}
 }
