@@ -2,8 +2,11 @@ package imagescan
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/mlship/mlship/internal/exitcode"
@@ -62,3 +65,48 @@ func copyCache(b *testing.B, from string) string {
 	}
 	return to
 }
+
+// maxBinary is the target size of the stripped release binary, in MB
+// (10^6 bytes).
+const maxBinary = 60
+
+// BenchmarkBinarySize builds image-scan as released and reports its size
+// with the target: PASS, or FAIL (an error) past it.
+func BenchmarkBinarySize(b *testing.B) {
+	if _, err := exec.LookPath("go"); err != nil {
+		b.Skip("SKIPPED, not measured: no go command")
+	}
+	binSizeOnce.Do(func() {
+		out := filepath.Join(b.TempDir(), "image-scan")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "../../cmd/image-scan")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			binSizeErr = fmt.Errorf("%w: %s", err, msg)
+			return
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			binSizeErr = err
+			return
+		}
+		binSize = st.Size()
+	})
+	if binSizeErr != nil {
+		b.Fatal(binSizeErr)
+	}
+	// Nothing is timed: the size is the result.
+	b.ReportMetric(0, "ns/op")
+	mb := float64(binSize) / 1e6
+	b.ReportMetric(mb, "image-scan-MB")
+	if mb > maxBinary {
+		b.Errorf("FAIL: image-scan is %.1f MB stripped, target <= %d MB", mb, maxBinary)
+	} else {
+		b.Logf("PASS: image-scan is %.1f MB stripped, target <= %d MB", mb, maxBinary)
+	}
+}
+
+var (
+	binSizeOnce sync.Once
+	binSize     int64
+	binSizeErr  error
+)

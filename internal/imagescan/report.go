@@ -11,8 +11,9 @@ import (
 	"strings"
 
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
-	"github.com/aquasecurity/trivy/pkg/report"
 	"github.com/aquasecurity/trivy/pkg/types"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/report"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/scan"
 )
 
 // trivyFindings turns Trivy's report into findings.
@@ -235,5 +236,5 @@ func subReport(r types.Report, keep func(types.Result) bool) *types.Report {
 
 // emptyImageReport is the report frame when Trivy did not scan.
 func emptyImageReport(name string) types.Report {
-	return types.Report{SchemaVersion: report.SchemaVersion, ArtifactName: name, ArtifactType: ftypes.TypeContainerImage}
+	return types.Report{SchemaVersion: scan.SchemaVersion, ArtifactName: name, ArtifactType: ftypes.TypeContainerImage}
 }

@@ -8,22 +8,24 @@ import (
 
 	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
 	dbtypes "github.com/aquasecurity/trivy-db/pkg/types"
-	"github.com/aquasecurity/trivy/pkg/cache"
-	"github.com/aquasecurity/trivy/pkg/fanal/analyzer"
-	"github.com/aquasecurity/trivy/pkg/fanal/applier"
-	"github.com/aquasecurity/trivy/pkg/fanal/artifact"
-	aimage "github.com/aquasecurity/trivy/pkg/fanal/artifact/image"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
-	"github.com/aquasecurity/trivy/pkg/javadb"
-	"github.com/aquasecurity/trivy/pkg/result"
-	"github.com/aquasecurity/trivy/pkg/scan"
 	"github.com/aquasecurity/trivy/pkg/scan/langpkg"
-	"github.com/aquasecurity/trivy/pkg/scan/local"
 	"github.com/aquasecurity/trivy/pkg/scan/ospkg"
 	"github.com/aquasecurity/trivy/pkg/types"
 	"github.com/aquasecurity/trivy/pkg/vulnerability"
 	xos "github.com/aquasecurity/trivy/pkg/x/os"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/cache"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/fanal/analyzer"
+	_ "github.com/mlship/mlship/internal/imagescan/internal/trivy/fanal/analyzer/all"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/fanal/applier"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/fanal/artifact"
+	aimage "github.com/mlship/mlship/internal/imagescan/internal/trivy/fanal/artifact/image"
+	_ "github.com/mlship/mlship/internal/imagescan/internal/trivy/fanal/handler/all"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/javadb"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/result"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/scan"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/scan/local"
 
 	"github.com/mlship/mlship/internal/exitcode"
 
@@ -64,7 +66,7 @@ func trivyScan(ctx context.Context, img scanImage, o dbOptions, logger *slog.Log
 	}
 	javadb.Init(o.CacheDir, javaRepos, o.SkipUpdate, true, ftypes.RegistryOptions{})
 
-	c, cleanup, err := cache.New(cache.Options{Backend: string(cache.TypeFS), CacheDir: o.CacheDir})
+	c, cleanup, err := cache.NewFS(o.CacheDir)
 	if err != nil {
 		return types.Report{}, exitcode.Incompletef("opening the scan cache in %s: %w", o.CacheDir, err)
 	}
@@ -88,9 +90,7 @@ func trivyScan(ctx context.Context, img scanImage, o dbOptions, logger *slog.Log
 	// Deduplicate and sort as the CLI does; every severity is kept, the
 	// gate decides.
 	for i := range report.Results {
-		if err := result.FilterResult(ctx, &report.Results[i], result.IgnoreConfig{}, result.FilterOptions{Severities: allSeverities}); err != nil {
-			return types.Report{}, exitcode.Incompletef("sorting the findings: %w", err)
-		}
+		result.FilterVulnerabilities(&report.Results[i], allSeverities)
 	}
 	return report, nil
 }

@@ -12,13 +12,13 @@ import (
 
 	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
 	"github.com/aquasecurity/trivy-db/pkg/metadata"
-	"github.com/aquasecurity/trivy/pkg/db"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
-	"github.com/aquasecurity/trivy/pkg/oci"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/db"
+	"github.com/mlship/mlship/internal/imagescan/internal/trivy/oci"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mlship/mlship/internal/exitcode"

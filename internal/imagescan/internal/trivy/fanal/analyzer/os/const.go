@@ -1,0 +1,5 @@
+package os
+
+import "golang.org/x/xerrors"
+
+var AnalyzeOSError = xerrors.New("unable to analyze OS information")
