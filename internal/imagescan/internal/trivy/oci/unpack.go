@@ -11,6 +11,11 @@ import (
 	"strings"
 )
 
+// maxUnpacked bounds what one database archive may extract to: Trivy's
+// databases are well under a gigabyte each, uncompressed; an archive that
+// unpacks to more is damaged or hostile, and would fill the runner's disk.
+var maxUnpacked int64 = 8 << 30
+
 // unpack puts the downloaded file into dir: a gzipped tar archive (the
 // vulnerability and Java databases) is extracted, any other file copied.
 // It stands for trivy's go-getter based pkg/downloader, which fetches from
@@ -34,6 +39,7 @@ func unpack(file, dir string) error {
 	}
 	defer zr.Close()
 	tr := tar.NewReader(zr)
+	left := maxUnpacked
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -56,8 +62,12 @@ func unpack(file, dir string) error {
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return err
 			}
+			if h.Size > left {
+				return fmt.Errorf("%s: unpacks to more than %d bytes", name, maxUnpacked)
+			}
+			left -= h.Size
 			perm := os.FileMode(h.Mode).Perm() | 0o600 // readable by the scan whatever the archive says
-			if err := writeFile(dst, tr, perm); err != nil {
+			if err := writeFile(dst, io.LimitReader(tr, h.Size), perm); err != nil {
 				return err
 			}
 		default:

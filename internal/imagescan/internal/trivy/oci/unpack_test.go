@@ -97,3 +97,14 @@ func TestUnpackDamagedArchive(t *testing.T) {
 		t.Error("a damaged archive unpacked without error")
 	}
 }
+
+func TestUnpackRefusesTooMuch(t *testing.T) {
+	old := maxUnpacked
+	maxUnpacked = 10
+	t.Cleanup(func() { maxUnpacked = old })
+	src := filepath.Join(t.TempDir(), "db.tar.gz")
+	writeTarGz(t, src, map[string]string{"a": "123456", "b": "123456"})
+	if err := unpack(src, t.TempDir()); err == nil || !strings.Contains(err.Error(), "more than 10 bytes") {
+		t.Errorf("err %v, want refused past the limit", err)
+	}
+}
