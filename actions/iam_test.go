@@ -28,6 +28,14 @@ const module = "github.com/mlship/mlship/"
 // they sign (PresignGetObject(..., *s3.GetObjectInput)).
 var sdkMethod = regexp.MustCompile(`(?m)^\s+([A-Z][A-Za-z0-9]*)\((?:[a-z]+ )?context\.Context, (?:[a-z]+ )?\*([a-z0-9]+)\.([A-Z][A-Za-z0-9]*)Input\b`)
 
+// rpcService and rpcCall find the calls of a client built on
+// internal/awsrpc: the service's ID (its IAM prefix in lower case: SSM,
+// CloudWatch) and each Call(ctx, "Action", ...).
+var (
+	rpcService = regexp.MustCompile(`(?m)^\s+ID:\s+"([A-Za-z]+)",`)
+	rpcCall    = regexp.MustCompile(`\.Call\(ctx, "([A-Z][A-Za-z0-9]*)"`)
+)
+
 // iamAction is the IAM action an SDK call needs; "" for none.
 func iamAction(service, method, input string) string {
 	if strings.HasPrefix(method, "Presign") {
@@ -54,6 +62,7 @@ func iamAction(service, method, input string) string {
 var notCalledBy = map[string]map[string]string{
 	"lambda-deploy": {
 		"ecr:GetAuthorizationToken": "lambda-deploy uses ecrref to parse image references, never to log in",
+		"ssm:PutParameter":          "ssmclient's PutParameter is ecr-push's: lambda-deploy's SSMAPI only reads the tag",
 	},
 	"health-rollback": {
 		"lambda:CreateAlias": "lambdaalias.Creator is lambda-deploy's: a rollback never creates an alias",
@@ -90,6 +99,11 @@ func toolAPIs(t *testing.T, pkg string) map[string]string {
 			for _, m := range sdkMethod.FindAllStringSubmatch(string(src), -1) {
 				if a := iamAction(m[2], m[1], m[3]); a != "" {
 					found[a] = rel(f)
+				}
+			}
+			if svc := rpcService.FindStringSubmatch(string(src)); svc != nil {
+				for _, m := range rpcCall.FindAllStringSubmatch(string(src), -1) {
+					found[iamAction(strings.ToLower(svc[1]), m[1], m[1])] = rel(f)
 				}
 			}
 			imports, err := parser.ParseFile(token.NewFileSet(), f, src, parser.ImportsOnly)

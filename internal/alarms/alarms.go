@@ -9,15 +9,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 )
 
-// API is the CloudWatch call the watch makes.
+// API is the CloudWatch call the watch makes: Client, or
+// internal/cloudwatchfake in tests.
 type API interface {
-	DescribeAlarms(context.Context, *cloudwatch.DescribeAlarmsInput, ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error)
+	DescribeAlarms(context.Context, *DescribeAlarmsInput) (*DescribeAlarmsOutput, error)
 }
 
 // maxNames is how many alarm names DescribeAlarms takes in one call.
@@ -27,12 +24,12 @@ const maxNames = 100
 type State struct {
 	Name      string
 	Composite bool
-	Value     cwtypes.StateValue // OK, ALARM or INSUFFICIENT_DATA
+	Value     string // OK, ALARM or INSUFFICIENT_DATA
 	Reason    string
 }
 
 // Firing reports whether the alarm is in ALARM.
-func (s State) Firing() bool { return s.Value == cwtypes.StateValueAlarm }
+func (s State) Firing() bool { return s.Value == StateAlarm }
 
 // Describe reads the named alarms, metric and composite, in calls of at
 // most 100 names, following every page. Names that do not exist are absent
@@ -40,24 +37,26 @@ func (s State) Firing() bool { return s.Value == cwtypes.StateValueAlarm }
 func Describe(ctx context.Context, api API, names []string) (map[string]State, error) {
 	states := map[string]State{}
 	for chunk := range slices.Chunk(names, maxNames) {
-		in := &cloudwatch.DescribeAlarmsInput{
-			AlarmNames: chunk,
-			AlarmTypes: []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm},
-		}
-		p := cloudwatch.NewDescribeAlarmsPaginator(api, in)
-		for p.HasMorePages() {
-			out, err := p.NextPage(ctx)
+		in := &DescribeAlarmsInput{AlarmNames: chunk, AlarmTypes: []string{TypeMetric, TypeComposite}}
+		seen := map[string]bool{}
+		for {
+			out, err := api.DescribeAlarms(ctx, in)
 			if err != nil {
 				return nil, fmt.Errorf("reading alarms (DescribeAlarms): %w", err)
 			}
 			for _, a := range out.MetricAlarms {
-				n := aws.ToString(a.AlarmName)
-				states[n] = State{Name: n, Value: a.StateValue, Reason: aws.ToString(a.StateReason)}
+				states[a.AlarmName] = State{Name: a.AlarmName, Value: a.StateValue, Reason: a.StateReason}
 			}
 			for _, a := range out.CompositeAlarms {
-				n := aws.ToString(a.AlarmName)
-				states[n] = State{Name: n, Composite: true, Value: a.StateValue, Reason: aws.ToString(a.StateReason)}
+				states[a.AlarmName] = State{Name: a.AlarmName, Composite: true, Value: a.StateValue, Reason: a.StateReason}
 			}
+			// As the SDK's paginator: a token handed out twice would
+			// loop forever.
+			if out.NextToken == "" || seen[out.NextToken] {
+				break
+			}
+			seen[out.NextToken] = true
+			in.NextToken = out.NextToken
 		}
 	}
 	return states, nil

@@ -1,4 +1,4 @@
-package alarms
+package alarms_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/mlship/mlship/internal/alarms"
 	"github.com/mlship/mlship/internal/cloudwatchfake"
 )
 
@@ -23,7 +24,7 @@ func TestDescribeMetricAndComposite(t *testing.T) {
 		cw.Add(n, i%2 == 0, cwtypes.StateValueInsufficientData)
 		names = append(names, n)
 	}
-	states, err := Describe(context.Background(), cw, append(names, "errors", "health", "nope"))
+	states, err := alarms.Describe(context.Background(), cw, append(names, "errors", "health", "nope"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestWatch(t *testing.T) {
 	cw.Add("errors", false, cwtypes.StateValueOk)
 	cw.Add("latency", false, cwtypes.StateValueAlarm)
 	cw.Add("health", true, cwtypes.StateValueOk)
-	w, err := Start(ctx, cw, []string{"errors", "latency", "health"})
+	w, err := alarms.Start(ctx, cw, []string{"errors", "latency", "health"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,11 +76,11 @@ func TestWatchFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	cw := cloudwatchfake.New()
 	cw.Add("errors", false, cwtypes.StateValueOk)
-	var missing *MissingError
-	if _, err := Start(ctx, cw, []string{"errors", "nope", "gone"}); !errors.As(err, &missing) || !slices.Equal(missing.Names, []string{"nope", "gone"}) {
+	var missing *alarms.MissingError
+	if _, err := alarms.Start(ctx, cw, []string{"errors", "nope", "gone"}); !errors.As(err, &missing) || !slices.Equal(missing.Names, []string{"nope", "gone"}) {
 		t.Errorf("Start with missing alarms: %v", err)
 	}
-	w, err := Start(ctx, cw, []string{"errors"})
+	w, err := alarms.Start(ctx, cw, []string{"errors"})
 	if err != nil {
 		t.Fatal(err)
 	}

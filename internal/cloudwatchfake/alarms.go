@@ -21,10 +21,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/mlship/mlship/internal/alarms"
 )
 
 // Alarms is a fake CloudWatch alarm store whose states tests set.
@@ -100,7 +100,7 @@ func (a *Alarms) Calls() int {
 
 // DescribeAlarms returns the named alarms (all of them without names) of
 // the types asked for, a page at a time.
-func (a *Alarms) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error) {
+func (a *Alarms) DescribeAlarms(ctx context.Context, in *alarms.DescribeAlarmsInput) (*alarms.DescribeAlarmsOutput, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -115,18 +115,23 @@ func (a *Alarms) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlar
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(in.AlarmNames) > 100 {
-		return nil, &cwtypes.InvalidParameterValueException{Message: aws.String(fmt.Sprintf("The collection AlarmNames must not have a size greater than 100; got %d", len(in.AlarmNames)))}
+		return nil, apiError("InvalidParameterValue", fmt.Sprintf("The collection AlarmNames must not have a size greater than 100; got %d", len(in.AlarmNames)))
 	}
-	limit := int(aws.ToInt32(in.MaxRecords))
+	limit := int(in.MaxRecords)
 	switch {
-	case in.MaxRecords == nil:
+	case in.MaxRecords == 0:
 		limit = 50
 	case limit < 1 || limit > 100:
-		return nil, &cwtypes.InvalidParameterValueException{Message: aws.String(fmt.Sprintf("MaxRecords must be between 1 and 100; got %d", limit))}
+		return nil, apiError("InvalidParameterValue", fmt.Sprintf("MaxRecords must be between 1 and 100; got %d", limit))
 	}
 	kinds := in.AlarmTypes
 	if len(kinds) == 0 {
-		kinds = []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm}
+		kinds = []string{alarms.TypeMetric}
+	}
+	for _, k := range kinds {
+		if k != alarms.TypeMetric && k != alarms.TypeComposite {
+			return nil, apiError("ValidationError", fmt.Sprintf("1 validation error detected: Value '[%s]' at 'alarmTypes' failed to satisfy constraint", k))
+		}
 	}
 	names := slices.Clone(in.AlarmNames)
 	if len(names) == 0 {
@@ -139,46 +144,49 @@ func (a *Alarms) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlar
 	var match []*alarm
 	for _, n := range names {
 		al := a.alarms[n]
-		if al == nil || (in.StateValue != "" && al.state != in.StateValue) {
+		if al == nil || (in.StateValue != "" && string(al.state) != in.StateValue) {
 			continue
 		}
-		kind := cwtypes.AlarmTypeMetricAlarm
+		kind := alarms.TypeMetric
 		if al.composite {
-			kind = cwtypes.AlarmTypeCompositeAlarm
+			kind = alarms.TypeComposite
 		}
 		if slices.Contains(kinds, kind) {
 			match = append(match, al)
 		}
 	}
 	start := 0
-	if tok := aws.ToString(in.NextToken); tok != "" {
+	if tok := in.NextToken; tok != "" {
 		i, err := strconv.Atoi(tok)
 		if err != nil || i <= 0 || i > len(match) {
-			return nil, &cwtypes.InvalidNextToken{Message: aws.String("The service cannot find the NextToken given.")}
+			return nil, apiError("InvalidNextToken", "The service cannot find the NextToken given.")
 		}
 		start = i
 	}
 	end := min(start+limit, len(match))
-	out := &cloudwatch.DescribeAlarmsOutput{}
+	out := &alarms.DescribeAlarmsOutput{}
 	for _, al := range match[start:end] {
-		updated := al.updated
-		arn := fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", a.Region, a.Account, al.name)
+		d := alarms.Alarm{
+			AlarmName: al.name, AlarmArn: fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", a.Region, a.Account, al.name),
+			StateValue: string(al.state), StateReason: al.reason,
+			StateUpdatedTimestamp: float64(al.updated.UnixMilli()) / 1000,
+		}
 		if al.composite {
-			out.CompositeAlarms = append(out.CompositeAlarms, cwtypes.CompositeAlarm{
-				AlarmName: aws.String(al.name), AlarmArn: aws.String(arn),
-				StateValue: al.state, StateReason: aws.String(al.reason), StateUpdatedTimestamp: &updated,
-			})
+			out.CompositeAlarms = append(out.CompositeAlarms, d)
 		} else {
-			out.MetricAlarms = append(out.MetricAlarms, cwtypes.MetricAlarm{
-				AlarmName: aws.String(al.name), AlarmArn: aws.String(arn),
-				StateValue: al.state, StateReason: aws.String(al.reason), StateUpdatedTimestamp: &updated,
-			})
+			out.MetricAlarms = append(out.MetricAlarms, d)
 		}
 	}
 	if end < len(match) {
-		out.NextToken = aws.String(strconv.Itoa(end))
+		out.NextToken = strconv.Itoa(end)
 	}
 	return out, nil
+}
+
+// apiError is an error CloudWatch answers, with its AWS Query code, as
+// internal/alarms' client reports it.
+func apiError(code, msg string) error {
+	return &smithy.GenericAPIError{Code: code, Message: msg, Fault: smithy.FaultClient}
 }
 
 // Throttling is the error CloudWatch answers a caller over its rate, as

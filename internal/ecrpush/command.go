@@ -17,6 +17,7 @@ import (
 	"github.com/mlship/mlship/internal/awsconfig"
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/ssmclient"
 )
 
 // Command is the ecr-push command line.
@@ -146,7 +147,7 @@ func defaultDeps(ctx context.Context, p *Plan, rt *command.Runtime) (Deps, error
 		deps.ECR = ecr.NewFromConfig(awsCfg)
 	}
 	if p.cfg.SSMParameter != "" {
-		if deps.SSM, err = newSSM(ctx, awsCfg); err != nil {
+		if deps.SSM, err = ssmclient.New(ctx, awsCfg, "ecr-push"); err != nil {
 			return deps, exitcode.Incompletef("setting up SSM: %w", err)
 		}
 	}

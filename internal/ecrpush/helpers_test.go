@@ -3,8 +3,6 @@ package ecrpush
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -16,14 +14,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/aws/smithy-go"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -34,6 +28,8 @@ import (
 	"github.com/mlship/mlship/internal/command"
 	"github.com/mlship/mlship/internal/ecrfake"
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/ssmclient"
+	"github.com/mlship/mlship/internal/ssmfake"
 )
 
 // env is an ECR (API fake plus ECR-like registry in-process) and the
@@ -43,7 +39,7 @@ type env struct {
 	ecr  *ecrfake.Fake
 	reg  *ecrfake.Registry
 	host string
-	ssm  *fakeSSM
+	ssm  *ssmfake.SSM
 	log  *recLog
 	// requests counts every request the registry got, of any kind.
 	requests atomic.Int64
@@ -54,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	f := ecrfake.New()
 	reg := f.Registry(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	reg.RequireAuth = true
-	e := &env{t: t, ecr: f, reg: reg, ssm: newFakeSSM(t), log: &recLog{}}
+	e := &env{t: t, ecr: f, reg: reg, ssm: ssmfake.New(t), log: &recLog{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.requests.Add(1)
 		reg.ServeHTTP(w, r)
@@ -66,7 +62,7 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) deps() Deps {
-	return Deps{ECR: e.ecr, SSM: e.ssm.client(e.t), Log: e.log, Mask: e.log.Mask, TempDir: e.t.TempDir()}
+	return Deps{ECR: e.ecr, SSM: e.ssmClient(), Log: e.log, Mask: e.log.Mask, TempDir: e.t.TempDir()}
 }
 
 // runConfig validates cfg and runs its plan, as the command does.
@@ -205,122 +201,6 @@ func (l *recLog) Mask(s string) {
 	l.masks = append(l.masks, s)
 }
 
-// fakeSSM is an SSM parameter store served over SSM's JSON 1.1 protocol,
-// for the tool's own SSM client: GetParameter fails with ParameterNotFound
-// for a missing name, PutParameter needs a type to create and Overwrite to
-// replace, as in SSM; fail answers every call with that error; throttle
-// answers the next calls with ThrottlingException.
-type fakeSSM struct {
-	mu       sync.Mutex
-	params   map[string]ssmParam
-	puts     int
-	calls    int
-	throttle int
-	fail     error
-	// unsigned counts requests without a Signature V4 Authorization.
-	unsigned int
-	srv      *httptest.Server
-}
-
-type ssmParam struct {
-	Name, Value, Type string
-	Version           int64
-}
-
-func newFakeSSM(t *testing.T) *fakeSSM {
-	s := &fakeSSM{params: map[string]ssmParam{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-// client is the tool's SSM client pointed at the fake, retrying at once.
-func (s *fakeSSM) client(t testing.TB) SSMAPI {
-	t.Helper()
-	c, err := newSSM(context.Background(), aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		BaseEndpoint: aws.String(s.srv.URL),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 3
-				o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-			})
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func (s *fakeSSM) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	fail := func(status int, code, msg string) {
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazonaws.ssm#" + code, "message": msg})
-	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/") || !strings.Contains(r.Header.Get("Authorization"), "/us-east-1/ssm/aws4_request") {
-		s.unsigned++
-		fail(400, "IncompleteSignatureException", "not signed")
-		return
-	}
-	if s.throttle > 0 {
-		s.throttle--
-		fail(400, "ThrottlingException", "Rate exceeded")
-		return
-	}
-	var api smithy.APIError
-	if errors.As(s.fail, &api) {
-		fail(400, api.ErrorCode(), api.ErrorMessage())
-		return
-	}
-	var in struct {
-		Name, Value, Type string
-		Overwrite         bool
-	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		fail(400, "SerializationException", err.Error())
-		return
-	}
-	p, ok := s.params[in.Name]
-	switch r.Header.Get("X-Amz-Target") {
-	case "AmazonSSM.GetParameter":
-		if !ok {
-			fail(400, "ParameterNotFound", "")
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"Parameter": p})
-	case "AmazonSSM.PutParameter":
-		switch {
-		case ok && !in.Overwrite:
-			fail(400, "ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")
-			return
-		case !ok && in.Type == "":
-			fail(400, "ValidationException", "A parameter type is required when you create a parameter.")
-			return
-		}
-		if in.Type != "" {
-			p.Type = in.Type
-		}
-		p.Name, p.Value, p.Version = in.Name, in.Value, p.Version+1
-		s.params[in.Name] = p
-		s.puts++
-		_ = json.NewEncoder(w).Encode(map[string]any{"Version": p.Version, "Tier": "Standard"})
-	default:
-		fail(400, "UnknownOperationException", r.Header.Get("X-Amz-Target"))
-	}
-}
-
-func (s *fakeSSM) value(name string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.params[name].Value
-}
-
 // command returns the command with deps from e (logging through the
 // run's action).
 func (e *env) command() *command.Command {
@@ -348,4 +228,14 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(bytes.TrimSpace(b))
+}
+
+// ssmClient is the tool's SSM client pointed at the fake SSM.
+func (e *env) ssmClient() SSMAPI {
+	e.t.Helper()
+	c, err := ssmclient.New(context.Background(), e.ssm.Config(), "ecr-push")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
 }

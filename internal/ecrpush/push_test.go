@@ -418,19 +418,19 @@ func TestSSMParameter(t *testing.T) {
 	e.createRepo("pricing/api", false)
 	cfg := Config{Repository: "pricing/api", OCILayout: writeLayout(t, randomImage(t, 256, 1)), Tags: []string{"v7", "latest"}, SSMParameter: "/pricing/image-tag"}
 	res := e.mustRun(cfg)
-	if got := e.ssm.value("/pricing/image-tag"); got != "v7" || res.SSMParameter != "/pricing/image-tag" {
+	if got := e.ssm.Value("/pricing/image-tag"); got != "v7" || res.SSMParameter != "/pricing/image-tag" {
 		t.Errorf("parameter = %q", got)
 	}
 	e.mustRun(cfg)
-	if e.ssm.puts != 1 {
-		t.Errorf("PutParameter called %d times; the second run should find the value in place", e.ssm.puts)
+	if e.ssm.Puts() != 1 {
+		t.Errorf("PutParameter called %d times; the second run should find the value in place", e.ssm.Puts())
 	}
 	cfg.Tags = []string{"v8"}
 	e.mustRun(cfg)
-	if got := e.ssm.value("/pricing/image-tag"); got != "v8" || e.ssm.puts != 2 {
-		t.Errorf("parameter = %q after %d puts", got, e.ssm.puts)
+	if got := e.ssm.Value("/pricing/image-tag"); got != "v8" || e.ssm.Puts() != 2 {
+		t.Errorf("parameter = %q after %d puts", got, e.ssm.Puts())
 	}
-	e.ssm.fail = ecrfake.AccessDenied("GetParameter")
+	e.ssm.Fail(ecrfake.AccessDenied("GetParameter"))
 	res, err := e.run(cfg)
 	wantCode(t, err, exitcode.Incomplete, "SSM parameter")
 	if res == nil || res.ImageDigest == "" {

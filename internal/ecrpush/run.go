@@ -27,8 +27,16 @@ import (
 	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/ssmclient"
 	"github.com/mlship/mlship/internal/version"
 )
+
+// SSMAPI is the part of SSM ecr-push calls (internal/ssmclient): read a
+// String parameter and write one.
+type SSMAPI interface {
+	GetParameter(ctx context.Context, name string, decrypt bool) (p ssmclient.Parameter, found bool, err error)
+	PutParameter(ctx context.Context, name, value string, overwrite bool) error
+}
 
 // ECRAPI is the part of the ECR API ecr-push calls.
 type ECRAPI interface {
@@ -701,11 +709,11 @@ func (t *target) recordSSM(ctx context.Context, value string) error {
 	if t.deps.SSM == nil {
 		return exitcode.Incompletef("internal error: no SSM client")
 	}
-	cur, found, err := t.deps.SSM.GetParameter(ctx, name)
+	cur, found, err := t.deps.SSM.GetParameter(ctx, name, false)
 	switch {
 	case err != nil:
 		return awsErr("reading SSM parameter "+name+" (GetParameter)", err)
-	case found && cur == value:
+	case found && cur.Value == value:
 		t.deps.Log.Logf("SSM parameter %s already holds %s", name, value)
 		return nil
 	}

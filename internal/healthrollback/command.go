@@ -12,9 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/urfave/cli/v2"
 
+	"github.com/mlship/mlship/internal/alarms"
 	"github.com/mlship/mlship/internal/awsconfig"
-	"github.com/mlship/mlship/internal/cloudwatchclient"
 	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/kube"
 )
 
@@ -45,7 +46,13 @@ func connect(ctx context.Context, cfg *Config) (Deps, error) {
 		if err != nil {
 			return Deps{}, err
 		}
-		d.CloudWatch = cloudwatchclient.New(awsCfg)
+		if len(cfg.Alarms) > 0 {
+			cw, err := alarms.NewClient(ctx, awsCfg, Name)
+			if err != nil {
+				return Deps{}, exitcode.Incompletef("setting up CloudWatch: %w", err)
+			}
+			d.CloudWatch = cw
+		}
 		d.Lambda = lambda.NewFromConfig(awsCfg)
 	}
 	return d, nil

@@ -24,12 +24,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/urfave/cli/v2"
 
+	"github.com/mlship/mlship/internal/alarms"
 	"github.com/mlship/mlship/internal/awsconfig"
-	"github.com/mlship/mlship/internal/cloudwatchclient"
 	"github.com/mlship/mlship/internal/command"
+	"github.com/mlship/mlship/internal/exitcode"
+	"github.com/mlship/mlship/internal/ssmclient"
 )
 
 // Name is the tool's name.
@@ -48,11 +49,19 @@ func awsClients(ctx context.Context, region string) (Deps, error) {
 	if err != nil {
 		return Deps{}, err
 	}
+	ssmc, err := ssmclient.New(ctx, cfg, Name)
+	if err != nil {
+		return Deps{}, exitcode.Incompletef("setting up SSM: %w", err)
+	}
+	cw, err := alarms.NewClient(ctx, cfg, Name)
+	if err != nil {
+		return Deps{}, exitcode.Incompletef("setting up CloudWatch: %w", err)
+	}
 	return Deps{
 		Lambda:     lambda.NewFromConfig(cfg),
-		CloudWatch: cloudwatchclient.New(cfg),
+		CloudWatch: cw,
 		ECR:        ecr.NewFromConfig(cfg),
-		SSM:        ssm.NewFromConfig(cfg),
+		SSM:        ssmc,
 		Region:     cfg.Region,
 		Timing:     DefaultTiming(),
 	}, nil

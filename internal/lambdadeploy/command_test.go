@@ -226,7 +226,7 @@ func TestBadInputExits2BeforeAnyCall(t *testing.T) {
 			if strings.Contains(stderr, "hunter2") {
 				t.Error("a secret value was printed")
 			}
-			if built.Load() != 0 || len(w.calls()) != 0 || w.ssm.calls != 0 || w.ecr.Calls("DescribeImages") != w.ecrBase {
+			if built.Load() != 0 || len(w.calls()) != 0 || ssmCalls(w) != 0 || w.ecr.Calls("DescribeImages") != w.ecrBase {
 				t.Errorf("calls were made before the input was checked")
 			}
 		})

@@ -7,13 +7,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/mlship/mlship/internal/action"
 	"github.com/mlship/mlship/internal/alarms"
 	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/lambdaalias"
+	"github.com/mlship/mlship/internal/ssmclient"
 	"github.com/mlship/mlship/internal/wait"
 )
 
@@ -34,9 +34,10 @@ type ECRAPI interface {
 	DescribeImages(context.Context, *ecr.DescribeImagesInput, ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
 }
 
-// SSMAPI is the part of the SSM API lambda-deploy calls.
+// SSMAPI is the part of the SSM API lambda-deploy calls
+// (internal/ssmclient).
 type SSMAPI interface {
-	GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+	GetParameter(ctx context.Context, name string, decrypt bool) (p ssmclient.Parameter, found bool, err error)
 }
 
 // RollbackTimeout bounds a rollback that a cancellation (SIGINT, SIGTERM)

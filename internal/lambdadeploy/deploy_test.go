@@ -18,10 +18,12 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/lambdaalias"
 	"github.com/mlship/mlship/internal/lambdafake"
+	"github.com/mlship/mlship/internal/ssmclient"
 )
 
 func TestAllAtOnce(t *testing.T) {
@@ -489,12 +491,12 @@ func TestImageChecks(t *testing.T) {
 	t.Run("tag from SSM", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		w.ssm.params["/pricing/image-tag"] = "v2\n"
+		w.ssm.Put("/pricing/image-tag", "v2\n", ssmclient.TypeString)
 		res, err := w.run(&Config{Function: "fn", Alias: "live", Repository: registry + "/app", TagParameter: "/pricing/image-tag"})
 		if err != nil || res.ImageURI != w.byDigest("v2") || res.Version != "2" {
 			t.Fatalf("image %s version %s, err %v", res.ImageURI, res.Version, err)
 		}
-		w.ssm.params["/pricing/image-uri"] = imgV3
+		w.ssm.Put("/pricing/image-uri", imgV3, ssmclient.TypeString)
 		res, err = w.run(&Config{Function: "fn", Alias: "live", TagParameter: "/pricing/image-uri"})
 		if err != nil || res.ImageURI != w.byDigest("v3") {
 			t.Fatalf("image %s, err %v", res.ImageURI, err)
@@ -502,6 +504,22 @@ func TestImageChecks(t *testing.T) {
 		_, err = w.run(&Config{Function: "fn", Alias: "live", Repository: "app", TagParameter: "/nope"})
 		if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), `--tag-parameter "/nope": SSM parameter does not exist`) {
 			t.Errorf("missing parameter: %v", err)
+		}
+		// A SecureString is read decrypted, and its value never shown.
+		w.ssm.Put("/pricing/secret-tag", "v3", ssmclient.TypeSecureString)
+		res, err = w.run(&Config{Function: "fn", Alias: "live", Repository: "app", TagParameter: "/pricing/secret-tag"})
+		if err != nil || res.ImageURI != w.byDigest("v3") {
+			t.Fatalf("SecureString: image %s, err %v", res.ImageURI, err)
+		}
+		w.ssm.Put("/pricing/secret-tag", "not a tag!", ssmclient.TypeSecureString)
+		_, err = w.run(&Config{Function: "fn", Alias: "live", Repository: "app", TagParameter: "/pricing/secret-tag"})
+		if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "holds a SecureString value, which is not an image tag") || strings.Contains(err.Error(), "not a tag!") {
+			t.Errorf("bad SecureString: %v", err)
+		}
+		w.ssm.Fail(&smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: ssm:GetParameter"})
+		_, err = w.run(&Config{Function: "fn", Alias: "live", Repository: "app", TagParameter: "/pricing/image-tag"})
+		if exitcode.Of(err) != exitcode.Incomplete || !strings.Contains(err.Error(), "reading SSM parameter /pricing/image-tag: operation error SSM: GetParameter") || !strings.Contains(err.Error(), "AccessDeniedException") {
+			t.Errorf("access denied: %v", err)
 		}
 	})
 	t.Run("function whose image was deleted", func(t *testing.T) {

@@ -12,14 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/mlship/mlship/internal/cloudwatchfake"
 	"github.com/mlship/mlship/internal/ecrfake"
 	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/lambdaalias"
 	"github.com/mlship/mlship/internal/lambdafake"
+	"github.com/mlship/mlship/internal/ssmclient"
+	"github.com/mlship/mlship/internal/ssmfake"
 )
 
 const (
@@ -41,7 +41,7 @@ type world struct {
 	lambda  *lambdafake.Lambda
 	alarms  *cloudwatchfake.Alarms
 	ecr     *ecrfake.Fake
-	ssm     *fakeSSM
+	ssm     *ssmfake.SSM
 	log     *testLog
 	base    int // Lambda calls made while setting up
 	ecrBase int // ECR DescribeImages calls made while setting up
@@ -54,7 +54,7 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{t: t, ecr: ecrfake.New(), alarms: cloudwatchfake.New(), ssm: &fakeSSM{params: map[string]string{}},
+	w := &world{t: t, ecr: ecrfake.New(), alarms: cloudwatchfake.New(), ssm: ssmfake.New(t),
 		log: &testLog{t: t}, deleted: map[string]bool{}, clock: &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	for i, tag := range []string{"v1", "v2", "v3"} {
 		if _, err := w.ecr.AddImage("app", manifest(i), tag); err != nil {
@@ -162,7 +162,7 @@ func (w *world) sleeps() []time.Duration {
 
 func (w *world) deps() Deps {
 	return Deps{
-		Lambda: &ticking{LambdaAPI: w.lambda, clock: w.clock, step: 10 * time.Millisecond}, CloudWatch: w.alarms, ECR: w.ecr, SSM: w.ssm, Region: "us-east-1", Log: w.log,
+		Lambda: &ticking{LambdaAPI: w.lambda, clock: w.clock, step: 10 * time.Millisecond}, CloudWatch: w.alarms, ECR: w.ecr, SSM: w.ssmClient(), Region: "us-east-1", Log: w.log,
 		Timing: Timing{
 			Timing: lambdaalias.Timing{
 				PollMin: time.Millisecond, PollMax: 5 * time.Millisecond,
@@ -277,20 +277,18 @@ func (l *testLog) String() string {
 	return l.b.String()
 }
 
-// fakeSSM is SSM's GetParameter.
-type fakeSSM struct {
-	mu     sync.Mutex
-	params map[string]string
-	calls  int
+// ssmClient is lambda-deploy's SSM client pointed at the fake SSM.
+func (w *world) ssmClient() SSMAPI {
+	w.t.Helper()
+	c, err := ssmclient.New(context.Background(), w.ssm.Config(), Name)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c
 }
 
-func (s *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	v, ok := s.params[aws.ToString(in.Name)]
-	if !ok {
-		return nil, &ssmtypes.ParameterNotFound{Message: aws.String("")}
-	}
-	return &ssm.GetParameterOutput{Parameter: &ssmtypes.Parameter{Name: in.Name, Value: aws.String(v), Type: ssmtypes.ParameterTypeString}}, nil
+// ssmCalls is how many requests reached the fake SSM.
+func ssmCalls(w *world) int {
+	n, _ := w.ssm.Calls()
+	return n
 }

@@ -8,12 +8,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/mlship/mlship/internal/ecrref"
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/lambdaalias"
+	"github.com/mlship/mlship/internal/ssmclient"
 )
 
 // resolveImage finds the image to deploy (from the URI, the repository and
@@ -96,20 +95,19 @@ func (dp *deployer) readParameter(ctx context.Context) (ecrref.Image, error) {
 	if dp.d.SSM == nil {
 		return ecrref.Image{}, exitcode.Incompletef("reading SSM parameter %s: no SSM client", name)
 	}
-	out, err := dp.d.SSM.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name), WithDecryption: aws.Bool(true)})
-	var nf *ssmtypes.ParameterNotFound
+	param, found, err := dp.d.SSM.GetParameter(ctx, name, true)
 	switch {
-	case errors.As(err, &nf):
-		return ecrref.Image{}, bad("tag-parameter", name, "SSM parameter does not exist")
 	case err != nil:
 		return ecrref.Image{}, exitcode.Incompletef("reading SSM parameter %s: %w", name, err)
-	case out.Parameter == nil || strings.TrimSpace(aws.ToString(out.Parameter.Value)) == "":
+	case !found:
+		return ecrref.Image{}, bad("tag-parameter", name, "SSM parameter does not exist")
+	case strings.TrimSpace(param.Value) == "":
 		return ecrref.Image{}, bad("tag-parameter", name, "SSM parameter is empty")
 	}
-	val := strings.TrimSpace(aws.ToString(out.Parameter.Value))
+	val := strings.TrimSpace(param.Value)
 	// A SecureString's value is never shown, even when it is wrong.
 	shown := quote(val)
-	if out.Parameter.Type == ssmtypes.ParameterTypeSecureString {
+	if param.Type == ssmclient.TypeSecureString {
 		shown = "a SecureString value"
 	}
 	var img ecrref.Image

@@ -18,6 +18,7 @@ import (
 	"github.com/mlship/mlship/internal/action/actiontest"
 	"github.com/mlship/mlship/internal/exitcode"
 	"github.com/mlship/mlship/internal/lambdafake"
+	"github.com/mlship/mlship/internal/ssmclient"
 )
 
 // hostile is text from outside (a function's log, a response, an SSM value,
@@ -69,7 +70,7 @@ func TestHostileTextIsNotACommand(t *testing.T) {
 	t.Run("SSM value", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t)
-		w.ssm.params["/pricing/image-tag"] = "v2\n" + hostile
+		w.ssm.Put("/pricing/image-tag", "v2\n"+hostile, ssmclient.TypeString)
 		var built atomic.Int32
 		wf := actiontest.NewStep(t, map[string]string{"function": "fn", "alias": "live", "repository": "app", "tag-parameter": "/pricing/image-tag"})
 		if code := wf.Run(commandFor(w, &built)); code != exitcode.BadInput {
