@@ -47,6 +47,7 @@ type Config struct {
 	Provenance bool     // keep buildx's provenance attestation
 
 	SourceRepository string // repository of SourceTag; default Repository
+	SourceDigest     string // promote only when SourceTag is this digest
 
 	Registry         string // HOST[:PORT]; empty: the account's ECR registry
 	Region           string
@@ -136,6 +137,12 @@ func lazyRegexp(expr string) func() *regexp.Regexp {
 
 // badInput is the one form of a bad-input error: the option as the user
 // wrote it, its value, then what is wrong.
+// isSHA256Digest reports whether s is sha256: and 64 lower-case hex digits.
+func isSHA256Digest(s string) bool {
+	hex, ok := strings.CutPrefix(s, "sha256:")
+	return ok && len(hex) == 64 && strings.Trim(hex, "0123456789abcdef") == ""
+}
+
 func badInput(flag, value, format string, a ...any) error {
 	return exitcode.BadInputf("--%s %q: %s", flag, value, fmt.Sprintf(format, a...))
 }
@@ -259,6 +266,14 @@ func (p *Plan) checkSources() error {
 	}
 	if c.SourceRepository != "" && c.SourceTag == "" {
 		return badInput("source-repository", c.SourceRepository, "needs --source-tag")
+	}
+	if c.SourceDigest != "" {
+		if c.SourceTag == "" {
+			return badInput("source-digest", c.SourceDigest, "needs --source-tag")
+		}
+		if !isSHA256Digest(c.SourceDigest) {
+			return badInput("source-digest", c.SourceDigest, "want sha256: and 64 lower-case hex digits")
+		}
 	}
 
 	switch {

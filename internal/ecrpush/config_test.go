@@ -53,6 +53,8 @@ func TestValidate(t *testing.T) {
 		{"file without context", func(c *Config) { c.File = "Dockerfile" }, `--file "Dockerfile": is for a build`},
 		{"bad build arg", func(c *Config) { c.OCILayout, c.Context, c.BuildArgs = "", dir, []string{"NOVALUE"} }, "KEY=VALUE"},
 		{"source repository alone", func(c *Config) { c.SourceRepository = "x/y" }, "needs --source-tag"},
+		{"source digest alone", func(c *Config) { c.SourceDigest = "sha256:" + strings.Repeat("a", 64) }, "--source-digest \"sha256:" + strings.Repeat("a", 64) + "\": needs --source-tag"},
+		{"bad source digest", func(c *Config) { c.OCILayout, c.SourceTag, c.SourceDigest = "", "v1", "sha256:ABC" }, "--source-digest \"sha256:ABC\": want sha256: and 64 lower-case hex digits"},
 		{"bad source tag", func(c *Config) { c.OCILayout, c.SourceTag = "", "a b" }, "--source-tag"},
 		{"check with source", func(c *Config) { c.CheckExists = true }, "takes no --oci-layout"},
 		{"check with create", func(c *Config) { c.OCILayout, c.CheckExists, c.CreateRepository = "", true, true }, "do not apply"},

@@ -358,6 +358,26 @@ func TestPromoteMissingSourceFails(t *testing.T) {
 	wantCode(t, err, exitcode.Failed, "repository nope does not exist")
 }
 
+// --source-digest: only the image that was tested is promoted; a source
+// tag moved to another image since promotes nothing.
+func TestPromoteChecksSourceDigest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.createRepo("model", false)
+	tested := e.mustRun(Config{Repository: "model", OCILayout: writeLayout(t, randomImage(t, 512, 1)), Tags: []string{"staging-1.0.7"}})
+	res := e.mustRun(Config{Repository: "model", SourceTag: "staging-1.0.7", SourceDigest: tested.ImageDigest, Tags: []string{"canary-1.0.7"}})
+	if res.ImageDigest != tested.ImageDigest {
+		t.Errorf("promoted %s, want %s", res.ImageDigest, tested.ImageDigest)
+	}
+
+	moved := e.mustRun(Config{Repository: "model", OCILayout: writeLayout(t, randomImage(t, 512, 1)), Tags: []string{"staging-1.0.7"}})
+	_, err := e.run(Config{Repository: "model", SourceTag: "staging-1.0.7", SourceDigest: tested.ImageDigest, Tags: []string{"prod-1.0.7"}})
+	wantCode(t, err, exitcode.Failed, "model:staging-1.0.7", moved.ImageDigest, "not --source-digest "+tested.ImageDigest, "nothing promoted")
+	if _, ok := e.ecr.TagDigest("model", "prod-1.0.7"); ok {
+		t.Error("tag set for a source that is not the tested image")
+	}
+}
+
 func TestCheckExists(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -421,6 +421,11 @@ func (t *target) promoteSource(ctx context.Context) (*artifact, error) {
 		return nil, exitcode.Incompletef("promoting %s: %w", src, err)
 	}
 	art.digest = digest
+	// The manifest read is the one written, so the digest checked here is
+	// the one promoted, whatever the tag points at by then.
+	if cfg.SourceDigest != "" && digest.String() != cfg.SourceDigest {
+		return nil, exitcode.Failedf("promoting %s: it is %s, not --source-digest %s (the image that was tested); nothing promoted", src, digest, cfg.SourceDigest)
+	}
 	t.deps.Log.Logf("promoting %s (%s, %s)", src, digest, art.mediaType)
 	if srcRepo == cfg.Repository {
 		art.inRepo = true
