@@ -2,18 +2,18 @@ package ecrfake
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ecr/schemas"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 )
 
 // Handler serves the Fake over HTTP with ECR's JSON 1.1 protocol, so that
@@ -56,12 +56,12 @@ func (f *Fake) Handler() http.Handler {
 	})
 }
 
-type opFunc func(context.Context, []byte) (smithy.Serializable, error)
+type opFunc func(context.Context, []byte) (any, error)
 
 // call decodes the JSON input (member names match the SDK's field names
 // case-insensitively) and runs fn.
-func call[I any, O smithy.Serializable](fn func(context.Context, *I, ...func(*ecr.Options)) (O, error)) opFunc {
-	return func(ctx context.Context, body []byte) (smithy.Serializable, error) {
+func call[I, O any](fn func(context.Context, *I, ...func(*ecr.Options)) (O, error)) opFunc {
+	return func(ctx context.Context, body []byte) (any, error) {
 		in := new(I)
 		if len(body) > 0 {
 			if err := json.Unmarshal(body, in); err != nil {
@@ -95,22 +95,94 @@ func (f *Fake) ops() map[string]opFunc {
 	return ops
 }
 
-// serialize writes an output shape as the SDK's own JSON serializer does.
-func serialize(out smithy.Serializable) ([]byte, error) {
-	proto := awsjson.New11(schemas.AmazonEC2ContainerRegistry_V20150921)
-	// The operation schema only names the X-Amz-Target header, which is
-	// not used here; the body comes from out's own Serialize method.
-	op := smithy.NewOperationSchema(schemas.PutImage, schemas.PutImageResponse, schemas.PutImageResponse)
-	req := smithyhttp.NewStackRequest().(*smithyhttp.Request)
-	if err := proto.SerializeRequest(context.Background(), op, out, req); err != nil {
+// serialize writes an output shape as ECR's AWS JSON 1.1 protocol does:
+// members by their names in the service model (the SDK's field names with
+// a lower-case first letter, as ECR's are), unset members left out,
+// timestamps in epoch seconds, blobs in base64.
+func serialize(out any) ([]byte, error) {
+	v, err := jsonValue(reflect.ValueOf(out))
+	if err != nil {
 		return nil, err
 	}
-	built := req.Build(context.Background())
-	if built.Body == nil {
+	if v == nil {
 		return []byte("{}"), nil
 	}
-	defer built.Body.Close()
-	return io.ReadAll(built.Body)
+	return json.Marshal(v)
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+func jsonValue(v reflect.Value) (any, error) {
+	switch v.Kind() {
+	case reflect.Invalid:
+		return nil, nil
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil, nil
+		}
+		return jsonValue(v.Elem())
+	case reflect.Struct:
+		if v.Type() == timeType {
+			t := v.Interface().(time.Time)
+			return float64(t.UnixNano()) / 1e9, nil
+		}
+		obj := map[string]any{}
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			// ResultMetadata is the SDK's, not the service's.
+			if !f.IsExported() || f.Name == "ResultMetadata" {
+				continue
+			}
+			member, err := jsonValue(v.Field(i))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f.Name, err)
+			}
+			if member != nil {
+				obj[strings.ToLower(f.Name[:1])+f.Name[1:]] = member
+			}
+		}
+		return obj, nil
+	case reflect.Slice:
+		if v.IsNil() {
+			return nil, nil
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return base64.StdEncoding.EncodeToString(v.Bytes()), nil
+		}
+		list := make([]any, 0, v.Len())
+		for i := range v.Len() {
+			e, err := jsonValue(v.Index(i))
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, e)
+		}
+		return list, nil
+	case reflect.Map:
+		if v.IsNil() {
+			return nil, nil
+		}
+		obj := map[string]any{}
+		for it := v.MapRange(); it.Next(); {
+			e, err := jsonValue(it.Value())
+			if err != nil {
+				return nil, err
+			}
+			obj[fmt.Sprint(it.Key().Interface())] = e
+		}
+		return obj, nil
+	case reflect.String:
+		return v.String(), nil
+	case reflect.Bool:
+		return v.Bool(), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int(), nil
+	case reflect.Uint, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return v.Uint(), nil
+	case reflect.Float32, reflect.Float64:
+		return v.Float(), nil
+	}
+	return nil, fmt.Errorf("no JSON 1.1 form for %s", v.Type())
 }
 
 func writeError(w http.ResponseWriter, err error) {

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,16 @@ func TestHandlerWithRealClient(t *testing.T) {
 	}
 	if got := d.ImageDetails[0]; got.ImagePushedAt == nil || aws.ToInt64(got.ImageSizeInBytes) != 111 {
 		t.Errorf("detail = %+v", got)
+	}
+	direct, err := f.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("app"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := aws.ToTime(d.ImageDetails[0].ImagePushedAt), aws.ToTime(direct.ImageDetails[0].ImagePushedAt); got.Sub(want).Abs() > time.Millisecond {
+		t.Errorf("pushed at %v over HTTP, %v in the fake", got, want)
+	}
+	if got, want := d.ImageDetails[0].ImageTags, direct.ImageDetails[0].ImageTags; !slices.Equal(got, want) {
+		t.Errorf("tags %v over HTTP, %v in the fake", got, want)
 	}
 	f.FailAlways("GetAuthorizationToken", AccessDenied("GetAuthorizationToken"))
 	_, err = c.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
@@ -214,5 +225,23 @@ func TestRegistryFaultCount(t *testing.T) {
 		if got := status(); got != want {
 			t.Errorf("N 2, request %d: status %d, want %d", i+1, got, want)
 		}
+	}
+}
+
+func TestSerializeAsJSON11(t *testing.T) {
+	t.Parallel()
+	out := &ecr.GetAuthorizationTokenOutput{AuthorizationData: []types.AuthorizationData{{
+		AuthorizationToken: aws.String("dG9rZW4="), ExpiresAt: aws.Time(time.Unix(1700000000, 500000000)),
+	}}}
+	b, err := serialize(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"authorizationData":[{"authorizationToken":"dG9rZW4=","expiresAt":1700000000.5}]}`; string(b) != want {
+		t.Errorf("got %s\nwant %s", b, want)
+	}
+	scan := &types.ImageScanFindings{FindingSeverityCounts: map[string]int32{"HIGH": 2}}
+	if b, _ := serialize(scan); string(b) != `{"findingSeverityCounts":{"HIGH":2}}` {
+		t.Errorf("got %s", b)
 	}
 }
