@@ -67,6 +67,7 @@ bench:
 	-bash internal/ecrpush/bench/compare.sh
 	-bash internal/lambdadeploy/bench/compare.sh
 	-bash internal/imagescan/bench/compare.sh
+	-APK=3000 PIP=1000 bash internal/imagescan/bench/compare.sh
 	-bash internal/modelstaleness/bench/compare.sh
 
 release-check:

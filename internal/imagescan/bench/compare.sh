@@ -13,7 +13,9 @@
 # times a build of image-scan with an empty build cache (minutes).
 # Run from the repository root: make bench. Building the Trivy CLI takes
 # several minutes on two cores; TRIVY=/path/to/trivy reuses a binary.
-# RUNS (default 21), APK and PIP (fixture size) tune it.
+# RUNS (default 21), APK and PIP (fixture size) tune it; make bench runs
+# it twice, on the default fixture (146 findings) and with APK=3000 PIP=1000
+# (1,340 findings).
 set -euo pipefail
 
 runs=${RUNS:-21}
