@@ -11,6 +11,7 @@ package awsrpc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -285,7 +286,7 @@ func (c *Client) decodeError(action string, resp *http.Response, b []byte) error
 		Message  string `json:"message"`
 		MessageU string `json:"Message"`
 	}
-	_ = json.Unmarshal(b, &body)
+	notJSON := json.Unmarshal(b, &body) != nil
 	code := resp.Header.Get("X-Amzn-ErrorType")
 	if code == "" {
 		code = body.Type
@@ -318,6 +319,12 @@ func (c *Client) decodeError(action string, resp *http.Response, b []byte) error
 	msg := body.Message
 	if msg == "" {
 		msg = body.MessageU
+	}
+	if notJSON && code == http.StatusText(resp.StatusCode) {
+		// An HTML 404 and the like: an endpoint override that is not the
+		// service, or an emulator that does not serve this protocol.
+		msg = fmt.Sprintf("%s does not answer %s in AWS JSON %s (HTTP %d, %s); an emulator must serve that protocol (docs/emulators.md)",
+			c.endpoint, c.svc.ID, c.svc.JSONVersion, resp.StatusCode, cmp.Or(resp.Header.Get("Content-Type"), "no content type"))
 	}
 	return &Error{
 		GenericAPIError: smithy.GenericAPIError{Code: code, Message: msg, Fault: fault},

@@ -2,9 +2,14 @@ package awsrpc
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // TestRegionEndpoint: the endpoints the SDK's SSM and CloudWatch clients
@@ -89,4 +94,28 @@ func (f fakeEndpoints) GetUseDualStackEndpoint(context.Context) (aws.DualStackEn
 		return aws.DualStackEndpointStateEnabled, true, nil
 	}
 	return aws.DualStackEndpointStateUnset, false, nil
+}
+
+// TestNotJSONAnswer: an endpoint that answers HTML (an emulator without
+// the protocol, a wrong override) is named, with what it answered.
+func TestNotJSONAnswer(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, "<html><body>404 Not Found</body></html>")
+	}))
+	t.Cleanup(srv.Close)
+	cfg := aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")}
+	svc := Service{ID: "CloudWatch", EndpointPrefix: "monitoring", SigningName: "monitoring", Target: "GraniteServiceVersion20100801", JSONVersion: "1.0", QueryCompatible: true, MaxResponse: 1 << 20}
+	c, err := New(context.Background(), cfg, svc, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Call(context.Background(), "DescribeAlarms", struct{}{}, &struct{}{})
+	want := srv.URL + " does not answer CloudWatch in AWS JSON 1.0 (HTTP 404, text/html)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err %v, want it to say %q", err, want)
+	}
 }
