@@ -169,7 +169,11 @@ func (a *mlflowAPI) call(ctx context.Context, what, base, method, path string, q
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
 			return exitcode.Incompletef("%s: %v; the next retry, in %s, would be past --timeout %s", what, err, wait.Round(time.Second), a.timeout)
 		}
-		a.log.Logf("%s: MLflow answered %v: waiting %s before retry %d of %d", what, err, wait.Round(time.Second), attempt+1, mlflowRetries)
+		said := "MLflow answered"
+		if !errors.As(err, new(*mlflowError)) {
+			said = "could not reach MLflow"
+		}
+		a.log.Logf("%s: %s %v: waiting %s before retry %d of %d", what, said, err, wait.Round(time.Second), attempt+1, mlflowRetries)
 		if err := a.sleep(ctx, wait); err != nil {
 			return exitcode.Incompletef("%s: waiting to retry: %v", what, err)
 		}

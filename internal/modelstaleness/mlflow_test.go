@@ -442,3 +442,20 @@ models:
 		t.Errorf("worst %+v", res)
 	}
 }
+
+// TestMLflowUnreachable: a server that cannot be reached is retried like
+// a 5xx, and the log says it was not reached, not that it answered.
+func TestMLflowUnreachable(t *testing.T) {
+	t.Parallel()
+	s := newMLflowServer(t)
+	deps, sl, l := mlDeps(s)
+	s.Close()
+	_, err := runSpec(t, mlSpec(s, "credit-card"), deps)
+	wantCode(t, err, exitcode.Incomplete, "(after 4 retries)")
+	if len(sl.Waits()) != mlflowRetries {
+		t.Errorf("waits %v, want %d", sl.Waits(), mlflowRetries)
+	}
+	if !strings.Contains(l.text(), "reading registered model credit-card: could not reach MLflow") || strings.Contains(l.text(), "MLflow answered") {
+		t.Errorf("log:\n%s", l.text())
+	}
+}

@@ -32,7 +32,7 @@ type Deps struct {
 	Log    action.Logger
 	Now    func() time.Time
 	// Sleep waits for d or until ctx is done (waiting out a GitHub
-	// secondary rate limit); tests shorten it.
+	// secondary rate limit, or before an MLflow retry); tests shorten it.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
