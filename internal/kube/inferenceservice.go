@@ -461,14 +461,12 @@ func (c *Client) WaitInferenceService(ctx context.Context, ref Ref, opts ISVCWai
 	var last *ISVC
 	var lastMsg string
 	cond := func(ev watch.Event) (bool, error) {
-		u, ok := ev.Object.(*unstructured.Unstructured)
-		if !ok || u.GetName() != ref.Name {
-			return false, nil
+		obj, err := rolloutEvent(ev, ref)
+		if obj == nil || err != nil {
+			return false, err
 		}
-		if ev.Type == watch.Deleted {
-			return false, &RolloutFailed{Ref: ref, Reason: ReasonDeleted, Detail: "it was deleted during the rollout"}
-		}
-		if ev.Type != watch.Added && ev.Type != watch.Modified {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
 			return false, nil
 		}
 		s, err := ISVCOf(u)
@@ -498,23 +496,8 @@ func (c *Client) WaitInferenceService(ctx context.Context, ref Ref, opts ISVCWai
 	api := c.isvcs(ref.Namespace)
 	lw := listWatchNamed(ref.Name, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return api.List(ctx, o) }, api.Watch)
 	_, err := watchtools.UntilWithSync(wctx, lw, &unstructured.Unstructured{}, nil, cond)
-	took := c.now().Sub(start)
-	var failed *RolloutFailed
-	var cc *ConcurrentChange
-	switch {
-	case errors.As(err, &failed):
-		failed.Took = took
-		return nil, failed
-	case errors.As(err, &cc):
+	if err := waitError(ctx, wctx, ref, err, lastMsg, last != nil, c.now().Sub(start)); err != nil {
 		return nil, err
-	case err != nil && ctx.Err() == nil && wctx.Err() != nil:
-		failed = &RolloutFailed{Ref: ref, Reason: ReasonTimeout, Detail: lastMsg, Took: took}
-		if last == nil {
-			failed.Detail = "it was never seen: " + err.Error()
-		}
-		return nil, failed
-	case err != nil:
-		return nil, APIError("waiting for the rollout of "+ref.String(), err)
 	}
 	return last, nil
 }

@@ -146,15 +146,9 @@ func (c *Client) Wait(ctx context.Context, ref Ref, opts WaitOptions) (*Rollout,
 	var last runtime.Object
 	var lastMsg string
 	cond := func(ev watch.Event) (bool, error) {
-		obj := ev.Object
-		if m, err := metaOf(obj); err != nil || m.GetName() != ref.Name {
-			return false, nil
-		}
-		if ev.Type == watch.Deleted {
-			return false, &RolloutFailed{Ref: ref, Reason: ReasonDeleted, Detail: "it was deleted during the rollout"}
-		}
-		if ev.Type != watch.Added && ev.Type != watch.Modified {
-			return false, nil
+		obj, err := rolloutEvent(ev, ref)
+		if obj == nil || err != nil {
+			return false, err
 		}
 		w, err := workloadOf(obj)
 		if err != nil {
@@ -197,27 +191,12 @@ func (c *Client) Wait(ctx context.Context, ref Ref, opts WaitOptions) (*Rollout,
 	lw, objType := c.listWatch(ref)
 	_, err = watchtools.UntilWithSync(wctx, lw, objType, nil, cond)
 	took := c.now().Sub(start)
-	var failed *RolloutFailed
-	switch {
-	case errors.As(err, &failed):
-		failed.Took = took
-		if failed.Reason == ReasonDeadline || failed.Reason == ReasonStatus {
+	if err := waitError(ctx, wctx, ref, err, lastMsg, last != nil, took); err != nil {
+		var failed *RolloutFailed
+		if errors.As(err, &failed) && (failed.Reason == ReasonDeadline || failed.Reason == ReasonStatus || failed.Reason == ReasonTimeout) {
 			c.explain(ctx, last, failed)
 		}
-		return nil, failed
-	case err != nil && ctx.Err() == nil && wctx.Err() != nil:
-		failed = &RolloutFailed{Ref: ref, Reason: ReasonTimeout, Detail: lastMsg, Took: took}
-		if last == nil {
-			failed.Detail = "it was never seen: " + err.Error()
-		}
-		c.explain(ctx, last, failed)
-		return nil, failed
-	case err != nil:
-		var cc *ConcurrentChange
-		if errors.As(err, &cc) {
-			return nil, err
-		}
-		return nil, APIError("waiting for the rollout of "+ref.String(), err)
+		return nil, err
 	}
 	w, err := workloadOf(last)
 	if err != nil {
@@ -279,6 +258,47 @@ func (c *Client) listWatch(ref Ref) (cache.ListerWatcher, runtime.Object) {
 	}
 	api := apps.Deployments(ref.Namespace)
 	return lw(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return api.List(ctx, o) }, api.Watch), &appsv1.Deployment{}
+}
+
+// rolloutEvent is the object of ev when ev is a version of ref: nil for
+// other objects and events without one (bookmarks, errors); a deletion
+// fails the rollout.
+func rolloutEvent(ev watch.Event, ref Ref) (runtime.Object, error) {
+	if m, err := metaOf(ev.Object); err != nil || m.GetName() != ref.Name {
+		return nil, nil
+	}
+	if ev.Type == watch.Deleted {
+		return nil, &RolloutFailed{Ref: ref, Reason: ReasonDeleted, Detail: "it was deleted during the rollout"}
+	}
+	if ev.Type != watch.Added && ev.Type != watch.Modified {
+		return nil, nil
+	}
+	return ev.Object, nil
+}
+
+// waitError is the rollout's error for what watching it returned: a
+// *RolloutFailed with the time taken, a timeout of wctx (not of ctx) as
+// one, a *ConcurrentChange as it is, anything else an API error. seen is
+// whether any version of the object arrived.
+func waitError(ctx, wctx context.Context, ref Ref, err error, lastMsg string, seen bool, took time.Duration) error {
+	var failed *RolloutFailed
+	var cc *ConcurrentChange
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &failed):
+		failed.Took = took
+		return failed
+	case errors.As(err, &cc):
+		return err
+	case ctx.Err() == nil && wctx.Err() != nil:
+		failed = &RolloutFailed{Ref: ref, Reason: ReasonTimeout, Detail: lastMsg, Took: took}
+		if !seen {
+			failed.Detail = "it was never seen: " + err.Error()
+		}
+		return failed
+	}
+	return APIError("waiting for the rollout of "+ref.String(), err)
 }
 
 func metaOf(obj runtime.Object) (metav1.Object, error) {
