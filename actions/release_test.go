@@ -41,11 +41,8 @@ type goreleaserFile struct {
 	} `yaml:"checksum"`
 }
 
-// TestGoreleaserBuildsEveryTool checks that goreleaser.yaml releases every
-// cmd/<tool> under the names install.sh downloads, for every runner.
-// (`.ci/goreleaser-check` validates the file with GoReleaser itself.)
-func TestGoreleaserBuildsEveryTool(t *testing.T) {
-	t.Parallel()
+func readGoreleaser(t *testing.T) goreleaserFile {
+	t.Helper()
 	src, err := os.ReadFile(filepath.Join("..", "goreleaser.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +51,15 @@ func TestGoreleaserBuildsEveryTool(t *testing.T) {
 	if err := yaml.Unmarshal(src, &cfg); err != nil {
 		t.Fatalf("parsing goreleaser.yaml: %v", err)
 	}
+	return cfg
+}
+
+// TestGoreleaserBuildsEveryTool checks that goreleaser.yaml releases every
+// cmd/<tool> under the names install.sh downloads, for every runner.
+// (`.ci/goreleaser-check` validates the file with GoReleaser itself.)
+func TestGoreleaserBuildsEveryTool(t *testing.T) {
+	t.Parallel()
+	cfg := readGoreleaser(t)
 	if cfg.Version != 2 {
 		t.Errorf("version is %d, want 2", cfg.Version)
 	}
@@ -190,14 +196,7 @@ func TestReleaseAttestsEveryArchive(t *testing.T) {
 // start-up benchmarks measure.
 func TestEveryBuildHasTheBuildTags(t *testing.T) {
 	t.Parallel()
-	src, err := os.ReadFile(filepath.Join("..", "goreleaser.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg goreleaserFile
-	if err := yaml.Unmarshal(src, &cfg); err != nil {
-		t.Fatalf("parsing goreleaser.yaml: %v", err)
-	}
+	cfg := readGoreleaser(t)
 	for _, b := range cfg.Builds {
 		if !slices.Contains(b.Flags, "-tags="+toolset.BuildTags) {
 			t.Errorf("goreleaser.yaml build %s: flags %q lack -tags=%s", b.ID, b.Flags, toolset.BuildTags)
